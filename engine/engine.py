@@ -1,0 +1,51 @@
+"""The Engine: one object that wires the database, clock, script engine and services together."""
+
+from __future__ import annotations
+
+from .business_calendar import BusinessCalendar
+from .clock import Clock, SystemClock
+from .db import Database, database_url, upgrade
+from .execution import Projector
+from .scripting import DEFAULT_CPU_SECONDS, RestrictedScriptEngine
+from .serialization import WorkflowCodec
+from .services.definitions import DefinitionService
+from .services.history import HistoryService
+from .services.identity import IdentityService
+from .services.runtime import RuntimeService
+from .services.scheduler import SchedulerService
+from .services.tasks import TaskService
+
+
+class Engine:
+    """Entry point for every caller (CLI, web, scheduler, tests).
+
+    >>> eng = Engine.create("sqlite:///instance/almenflow.sqlite")
+    >>> eng.init_db()
+    >>> eng.definitions.deploy(["processes"], user="owner")
+    """
+
+    def __init__(self, db: Database, clock: Clock | None = None, cpu_seconds: float = DEFAULT_CPU_SECONDS) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.calendar = BusinessCalendar()
+        self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, cpu_seconds)
+        self.codec = WorkflowCodec()
+        self.projector = Projector(self.codec, self.clock)
+        self.definitions = DefinitionService(self)
+        self.runtime = RuntimeService(self)
+        self.tasks = TaskService(self)
+        self.history = HistoryService(self)
+        self.scheduler = SchedulerService(self)
+        self.identity = IdentityService(self)
+
+    @classmethod
+    def create(cls, url: str | None = None, clock: Clock | None = None, **kwargs: object) -> Engine:
+        return cls(Database(url or database_url()), clock, **kwargs)  # type: ignore[arg-type]
+
+    def init_db(self) -> None:
+        """Bring the schema to the newest migration and load the business calendar."""
+        upgrade(self.db.engine)
+        self.identity.refresh_calendar()
+
+    def dispose(self) -> None:
+        self.db.engine.dispose()

@@ -1,0 +1,269 @@
+"""Stepping a SpiffWorkflow instance and projecting its state into the rows callers query.
+
+Every service call that changes an instance ends in `Projector.persist`, inside the caller's
+transaction: state JSON, open human tasks, waits (timers/messages), next due time, status,
+variables snapshot and audit events are written together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from .expressions import names_to_python, timer_to_python
+from .models import AuditEvent, HumanTask, Instance, Wait
+from .parsing import public_id
+from .timers import next_due
+
+
+@dataclass
+class Incident:
+    message: str
+    element_id: str | None
+
+
+@dataclass
+class StepResult:
+    incident: Incident | None = None
+    fired_timers: list[str] = field(default_factory=list)
+
+
+def all_tasks(wf: BpmnWorkflow, state: int) -> list[Any]:
+    tasks = list(wf.get_tasks(state=state))
+    for sub in wf.subprocesses.values():
+        tasks.extend(sub.get_tasks(state=state))
+    return tasks
+
+
+def advance(wf: BpmnWorkflow) -> StepResult:
+    """Run engine steps until only people, timers or messages remain, or a script fails."""
+    try:
+        wf.do_engine_steps()
+    except SpiffWorkflowException as exc:
+        task = getattr(exc, "task", None)
+        element = public_id(task.task_spec.bpmn_id) if task is not None else None
+        return StepResult(Incident(_exception_text(exc), element))
+    except Exception as exc:  # a defect in a diagram must never take the instance down with it
+        return StepResult(Incident(f"{exc.__class__.__name__}: {exc}", None))
+    return StepResult()
+
+
+def _exception_text(exc: Exception) -> str:
+    text = str(exc.args[0]) if exc.args else str(exc)
+    notes = getattr(exc, "__notes__", None) or []
+    extra = [n for n in notes if n not in text]
+    return text + (" (" + "; ".join(extra) + ")" if extra else "")
+
+
+def timer_tasks(wf: BpmnWorkflow) -> list[Any]:
+    return [t for t in wf.event_manager.tasks.values()
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+
+
+def timer_due(task: Any, now: datetime) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return datetime.fromisoformat(value["next"]) if value.get("cycles") != 0 else None
+    try:
+        return next_due(str(value), now)
+    except Exception:
+        return None
+
+
+def fire_due_timers(wf: BpmnWorkflow, now: datetime) -> StepResult:
+    fired = [public_id(t.task_spec.bpmn_id) for t in timer_tasks(wf)
+             if (due := timer_due(t, now)) is not None and due <= now]
+    result = StepResult()
+    if fired:
+        try:
+            wf.refresh_timers()
+        except SpiffWorkflowException as exc:
+            return StepResult(Incident(_exception_text(exc), None))
+        result = advance(wf)
+    result.fired_timers = fired
+    return result
+
+
+def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if wf.last_task is not None and wf.last_task.workflow is wf:
+        data.update(wf.last_task.data)
+    for state in (TaskState.WAITING, TaskState.STARTED, TaskState.READY):
+        for t in wf.get_tasks(state=state):
+            data.update(t.data)
+    data.update(wf.data)
+    data.pop("data_objects", None) if not data.get("data_objects") else None
+    return json.loads(json.dumps(data, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set):
+        return sorted(value)
+    return str(value)
+
+
+def form_fields(task_spec: Any) -> list[dict[str, Any]]:
+    form = getattr(task_spec, "form", None)
+    fields = []
+    for f in getattr(form, "fields", []) or []:
+        props = {p.id: p.value for p in f.properties}
+        validation = {v.name: v.config for v in f.validation}
+        fields.append({
+            "id": f.id,
+            "label": f.label or f.id,
+            "type": (f.type or "string"),
+            "default": f.default_value,
+            "options": [{"id": o.id, "name": o.name} for o in getattr(f, "options", [])],
+            "validation": validation,
+            "properties": props,
+        })
+    return fields
+
+
+class Projector:
+    """Writes a workflow's state and everything derived from it in the caller's session."""
+
+    def __init__(self, codec: Any, clock: Any) -> None:
+        self.codec = codec
+        self.clock = clock
+
+    def persist(self, session: Session, inst: Instance, wf: BpmnWorkflow, *, user: str | None,
+                step: StepResult | None = None) -> None:
+        now = self.clock.now()
+        if step and step.fired_timers:
+            for element in step.fired_timers:
+                self.audit(session, inst, "timer_fired", user=None, element_id=element)
+        inst.state_json = self.codec.dump(wf)
+        inst.variables = snapshot_variables(wf)
+        if step and step.incident:
+            inst.status = "incident"
+            inst.incident_message = step.incident.message[:4000]
+            inst.incident_element_id = step.incident.element_id
+            inst.incident_at = now
+            self.audit(session, inst, "incident", user=user, element_id=step.incident.element_id,
+                       details={"message": inst.incident_message})
+        elif wf.is_completed() and inst.status not in ("terminated",):
+            inst.status = "completed"
+            inst.ended_at = now
+            self.audit(session, inst, "completed", user=user)
+        self._sync_tasks(session, inst, wf, now, user)
+        self._sync_waits(session, inst, wf, now)
+
+    def audit(self, session: Session, inst: Instance | None, type_: str, *, user: str | None,
+              element_id: str | None = None, task_id: int | None = None,
+              details: dict[str, Any] | None = None) -> None:
+        if inst is not None and inst.id is None:
+            session.flush()
+        session.add(AuditEvent(instance_id=inst.id if inst else None, type=type_, time=self.clock.now(),
+                               user=user, element_id=element_id, task_id=task_id, details=details or {}))
+
+    def _sync_tasks(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime,
+                    user: str | None) -> None:
+        if inst.id is None:
+            session.flush()
+        ready = {} if inst.status in ("completed", "terminated") else {
+            str(t.id): t for t in all_tasks(wf, TaskState.READY) if t.task_spec.manual}
+        open_rows = session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == inst.id, HumanTask.status == "open")).all()
+        known = {row.spiff_task_id for row in open_rows}
+        for row in open_rows:
+            if row.spiff_task_id not in ready:
+                row.status = "cancelled"
+                row.completed_at = now
+                self.audit(session, inst, "task_cancelled", user=user, element_id=row.element_id, task_id=row.id)
+        for spiff_id, task in ready.items():
+            if spiff_id in known:
+                continue
+            row = self._new_task_row(inst, task, now)
+            session.add(row)
+            session.flush()
+            self.audit(session, inst, "task_created", user=None, element_id=row.element_id, task_id=row.id,
+                       details={"name": row.name, "forum": row.forum})
+
+    def _new_task_row(self, inst: Instance, task: Any, now: datetime) -> HumanTask:
+        spec = task.task_spec
+        ext = getattr(spec, "extensions", {}) or {}
+        engine = task.workflow.script_engine
+        groups = self._evaluate_names(engine, task, ext.get("camunda:candidateGroups"))
+        forum = groups[0] if groups else (spec.lane or None)
+        assignees = self._evaluate_names(engine, task, ext.get("camunda:assignee"))
+        name = spec.bpmn_name or public_id(spec.bpmn_id)
+        label = self._instance_label(task)
+        if label:
+            name = f"{name}: {label}"
+        return HumanTask(
+            instance_id=inst.id, spiff_task_id=str(task.id), element_id=public_id(spec.bpmn_id),
+            name=name[:255], forum=forum, candidate_groups=groups or ([spec.lane] if spec.lane else []),
+            assignee=assignees[0] if assignees else None,
+            due_at=self._evaluate_due(engine, task, ext.get("camunda:dueDate"), now),
+            fields=form_fields(spec), documentation=ext.get("documentation"), status="open", created_at=now)
+
+    @staticmethod
+    def _instance_label(task: Any) -> str | None:
+        parent = task.parent
+        if parent is None or not isinstance(parent.task_spec, MultiInstanceTask):
+            return None
+        item = parent.task_spec.input_item or parent.task_spec.output_item
+        value = task.data.get(item.bpmn_id) if item is not None else None
+        return value if isinstance(value, str) else None
+
+    @staticmethod
+    def _evaluate_names(engine: Any, task: Any, raw: str | None) -> list[str]:
+        if not raw:
+            return []
+        try:
+            value = engine.evaluate(task, names_to_python(raw))
+        except Exception:
+            return [raw]
+        if isinstance(value, list | tuple):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return [v.strip() for v in str(value).split(",") if v.strip()]
+
+    @staticmethod
+    def _evaluate_due(engine: Any, task: Any, raw: str | None, now: datetime) -> datetime | None:
+        if not raw:
+            return None
+        try:
+            value = engine.evaluate(task, timer_to_python(raw))
+            if isinstance(value, datetime):
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
+            if isinstance(value, date):
+                return datetime(value.year, value.month, value.day, 16, 0, tzinfo=UTC)
+            return next_due(str(value), now)
+        except Exception:
+            return None
+
+    def _sync_waits(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime) -> None:
+        for old in session.scalars(select(Wait).where(Wait.instance_id == inst.id)).all():
+            session.delete(old)
+        if inst.status in ("completed", "terminated"):
+            inst.next_due_at = None
+            return
+        next_at = None
+        for task in wf.event_manager.tasks.values():
+            definition = getattr(task.task_spec, "event_definition", None)
+            element = public_id(task.task_spec.bpmn_id)
+            if isinstance(definition, TimerEventDefinition):
+                due = timer_due(task, now)
+                session.add(Wait(instance_id=inst.id, kind="timer", element_id=element,
+                                 name=task.task_spec.bpmn_name, due_at=due))
+                if due is not None and (next_at is None or due < next_at):
+                    next_at = due
+            elif isinstance(definition, MessageEventDefinition):
+                session.add(Wait(instance_id=inst.id, kind="message", element_id=element, name=definition.name))
+        inst.next_due_at = next_at

@@ -1,0 +1,217 @@
+"""SQLAlchemy tables. The schema itself is owned by the Alembic migrations in engine/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored as UTC; SQLite drops tzinfo, so it is restored on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        from datetime import UTC
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+
+IdType = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+    deployed_at: Mapped[datetime]
+    resources: Mapped[list[Resource]] = relationship(back_populates="deployment")
+
+
+class Resource(Base):
+    """A deployed BPMN/DMN file exactly as uploaded."""
+
+    __tablename__ = "resources"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    decision_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deployment: Mapped[Deployment] = relationship(back_populates="resources")
+
+
+class Definition(Base):
+    """One immutable version of one process."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_definition_key_version"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    spec_json: Mapped[str] = mapped_column(Text)
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+    deployed_at: Mapped[datetime]
+    start_timer: Mapped[str | None] = mapped_column(String(255))
+    start_message: Mapped[str | None] = mapped_column(String(255), index=True)
+    next_start_at: Mapped[datetime | None] = mapped_column(index=True)
+    resource: Mapped[Resource] = relationship()
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_status_definition", "status", "definition_id"),
+        Index("ix_instances_next_due", "next_due_at"),
+        Index("ix_instances_started_at", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    state_json: Mapped[str] = mapped_column(Text)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None]
+    next_due_at: Mapped[datetime | None]
+    incident_message: Mapped[str | None] = mapped_column(Text)
+    incident_element_id: Mapped[str | None] = mapped_column(String(255))
+    incident_at: Mapped[datetime | None]
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    definition: Mapped[Definition] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HumanTask(Base):
+    """Projection of a READY user/manual task: what inboxes query."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_forum_status", "forum", "status"),
+        Index("ix_human_tasks_assignee_status", "assignee", "status"),
+        Index("ix_human_tasks_instance_status", "instance_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    forum: Mapped[str | None] = mapped_column(String(255))
+    candidate_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime | None]
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    documentation: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | completed | cancelled
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+    instance: Mapped[Instance] = relationship()
+
+
+class Wait(Base):
+    """Projection of what an instance waits for besides people: timers and messages."""
+
+    __tablename__ = "waits"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # timer | message
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_instance_time", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    time: Mapped[datetime] = mapped_column(index=True)
+    user: Mapped[str | None] = mapped_column(String(100))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    task_id: Mapped[int | None] = mapped_column(IdType)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(IdType)
+    user: Mapped[str] = mapped_column(String(100))
+    time: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Forum(Base):
+    __tablename__ = "forums"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    level: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30), default="role")
+    description: Mapped[str | None] = mapped_column(Text)
+    meetings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[str] = mapped_column(String(20), default="member")  # member | owner | admin
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "forum_id", name="uq_membership"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id"), index=True)
+
+
+class HousingOrganisation(Base):
+    __tablename__ = "housing_organisations"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    afdelinger: Mapped[int] = mapped_column(Integer, default=0)
+    fictional: Mapped[bool] = mapped_column(Boolean, default=False)

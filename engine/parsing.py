@@ -1,0 +1,512 @@
+"""Turn uploaded BPMN/DMN documents into SpiffWorkflow specs, or into a list of problems.
+
+Pipeline per deployment: hardened XML load -> our own validation and expression
+translation on the tree (reserved ids, dangling references, JUEL, bare timer literals,
+constructs we cannot run) -> SpiffWorkflow's Camunda parser, extended to keep
+camunda:candidateGroups / assignee / dueDate -> serialisable spec dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaBoundaryEventParser,
+    CamundaIntermediateCatchEventParser,
+    CamundaIntermediateThrowEventParser,
+    CamundaStartEventParser,
+)
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.user_task import Form
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    StartEvent,
+)
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+
+from .errors import DeploymentError, Problem
+from .expressions import ExpressionError, is_timer_literal, names_to_python, timer_to_python, to_python
+from .scripting import ScriptCompileError, compile_restricted_source
+from .timers import ClockCycleTimerEventDefinition, ClockDurationTimerEventDefinition, ClockTimeDateEventDefinition
+from .xml_loader import XmlRejected, parse_xml
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+DMN_NAMESPACES = {
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20151101",
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "https://www.omg.org/spec/DMN/20230324/MODEL/",
+}
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+
+# Task spec names SpiffWorkflow creates itself; a diagram element with such an id is renamed.
+RESERVED_IDS = {"Start", "End", "Root"}
+RENAME_SUFFIX = "__af"
+TASK_ATTRIBUTES = ("candidateGroups", "candidateUsers", "assignee", "dueDate", "followUpDate", "priority", "formKey")
+JAVA_IMPLEMENTATIONS = ("class", "delegateExpression", "expression", "type")
+UNSUPPORTED_ELEMENTS = {
+    "complexGateway": "complex gateways are not supported",
+    "compensateEventDefinition": "compensation events are not supported",
+}
+
+
+def public_id(bpmn_id: str | None) -> str | None:
+    """The element id as the modeller wrote it (undo the reserved-id rename)."""
+    if bpmn_id and bpmn_id.endswith(RENAME_SUFFIX):
+        return bpmn_id[: -len(RENAME_SUFFIX)]
+    return bpmn_id
+
+
+@dataclass
+class Resource:
+    name: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class LoadedResource:
+    resource: Resource
+    kind: str  # "bpmn" | "dmn"
+    root: Any
+    process_ids: list[str] = field(default_factory=list)
+    process_names: dict[str, str] = field(default_factory=dict)
+    decision_ids: list[str] = field(default_factory=list)
+    start_triggers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedProcess:
+    key: str
+    name: str
+    resource: Resource
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    uses_decisions: list[str]
+    calls: list[str]
+    start_trigger: dict[str, str] | None = None
+
+
+# --- SpiffWorkflow parser extensions -------------------------------------------------------
+
+class AlmenMessageEventDefinition(MessageEventDefinition):
+    """A correlated message's variables become process variables (Camunda semantics)."""
+
+    def update_task_data(self, my_task: Any) -> None:
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload = event_data.get("payload")
+        result_var = event_data.get("result_var")
+        if result_var:
+            my_task.data[result_var] = payload
+        elif isinstance(payload, dict):
+            my_task.set_data(**payload)
+
+    def throw(self, my_task: Any) -> None:
+        payload = my_task.workflow.script_engine.evaluate(my_task, self.expression) if self.expression else {}
+        event = BpmnEvent(self, payload={"payload": payload, "result_var": self.result_var})
+        my_task.workflow.top_workflow.catch(event)
+
+
+class _ClockTimerMixin:
+    def parse_timer_event(self, event: Any) -> Any:
+        description = self.get_event_description(event)
+        name = self.node.get("name", self.node.get("id"))
+        for tag, cls in (("timeDate", ClockTimeDateEventDefinition),
+                         ("timeDuration", ClockDurationTimerEventDefinition),
+                         ("timeCycle", ClockCycleTimerEventDefinition)):
+            node = first(self.xpath(f".//bpmn:{tag}"))
+            if node is not None:
+                if not (node.text or "").strip():
+                    raise ValidationException(f"the timer's {tag} is empty", node=self.node, file_name=self.filename)
+                return cls(name, node.text, description=description)
+        raise ValidationException("the timer has no timeDate, timeDuration or timeCycle", node=self.node,
+                                  file_name=self.filename)
+
+    def parse_message_event(self, message_event: Any) -> Any:
+        parsed = super().parse_message_event(message_event)
+        return AlmenMessageEventDefinition(parsed.name, parsed.correlation_properties, parsed.expression,
+                                           parsed.result_var)
+
+
+class _StartParser(_ClockTimerMixin, CamundaStartEventParser):
+    pass
+
+
+class _CatchParser(_ClockTimerMixin, CamundaIntermediateCatchEventParser):
+    pass
+
+
+class _ThrowParser(_ClockTimerMixin, CamundaIntermediateThrowEventParser):
+    pass
+
+
+class _BoundaryParser(_ClockTimerMixin, CamundaBoundaryEventParser):
+    pass
+
+
+class AlmenUserTaskParser(UserTaskParser):
+    """Reads the form even without camunda:formKey, and keeps the assignment attributes."""
+
+    def get_form(self) -> Form:
+        had_key = self.node.get(f"{{{CAMUNDA_NS}}}formKey")
+        if had_key is None:
+            self.node.set(f"{{{CAMUNDA_NS}}}formKey", "")
+            try:
+                return super().get_form()
+            finally:
+                del self.node.attrib[f"{{{CAMUNDA_NS}}}formKey"]
+        return super().get_form()
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        for attr in TASK_ATTRIBUTES:
+            value = self.node.get(f"{{{CAMUNDA_NS}}}{attr}")
+            if value:
+                extensions[f"camunda:{attr}"] = value
+        doc = first(self.xpath("./bpmn:documentation"))
+        if doc is not None and doc.text:
+            extensions["documentation"] = doc.text.strip()
+        return extensions
+
+
+class AlmenParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = dict(CamundaParser.OVERRIDE_PARSER_CLASSES)
+    OVERRIDE_PARSER_CLASSES.update({
+        full_tag("userTask"): (AlmenUserTaskParser, UserTask),
+        full_tag("startEvent"): (_StartParser, StartEvent),
+        full_tag("intermediateCatchEvent"): (_CatchParser, IntermediateCatchEvent),
+        full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),
+        full_tag("boundaryEvent"): (_BoundaryParser, BoundaryEvent),
+    })
+
+
+# --- loading and preprocessing ---------------------------------------------------------------
+
+def load_resource(resource: Resource) -> tuple[LoadedResource | None, list[Problem]]:
+    try:
+        root = parse_xml(resource.content)
+    except XmlRejected as exc:
+        return None, [Problem(resource.name, None, str(exc))]
+    ns = etree.QName(root).namespace
+    if ns == BPMN_NS:
+        loaded = LoadedResource(resource, "bpmn", root)
+        problems = preprocess_bpmn(root, resource.name)
+        for proc in root.iterfind(f"{{{BPMN_NS}}}process"):
+            if proc.get("isExecutable", "true").lower() == "true":
+                loaded.process_ids.append(proc.get("id"))
+                loaded.process_names[proc.get("id")] = proc.get("name") or proc.get("id")
+                trigger = _extract_start_trigger(proc, root)
+                if trigger:
+                    loaded.start_triggers[proc.get("id")] = trigger
+        if not loaded.process_ids and not problems:
+            problems.append(Problem(resource.name, None,
+                                    "the file contains no executable process (isExecutable=\"true\")"))
+        return loaded, problems
+    if ns in DMN_NAMESPACES or (ns or "").rstrip("/").endswith(("DMN/20151101/dmn.xsd", "MODEL")) and "DMN" in (ns or ""):
+        loaded = LoadedResource(resource, "dmn", root)
+        problems = preprocess_dmn(root, resource.name)
+        loaded.decision_ids = [d.get("id") for d in root.iter() if etree.QName(d).localname == "decision"]
+        return loaded, problems
+    return None, [Problem(resource.name, None, f"not a BPMN 2.0 or DMN document (root element {root.tag})")]
+
+
+def _extract_start_trigger(proc: Any, root: Any) -> dict[str, str] | None:
+    """A process with a single timer or message start event is started by the engine (scheduler or
+    correlate), as in Camunda: the trigger is kept on the definition and the start itself made plain,
+    so a started instance runs at once instead of waiting on its own start event."""
+    starts = proc.findall(f"{{{BPMN_NS}}}startEvent")
+    if len(starts) != 1:
+        return None
+    start = starts[0]
+    timer = start.find(f"{{{BPMN_NS}}}timerEventDefinition")
+    message = start.find(f"{{{BPMN_NS}}}messageEventDefinition")
+    if timer is not None:
+        expr = next((c for c in timer if isinstance(c.tag, str)), None)
+        if expr is None or not (expr.text or "").strip():
+            return None
+        start.remove(timer)
+        return {"kind": "timer", "type": _local(expr), "expression": expr.text.strip(), "element_id": start.get("id")}
+    if message is not None:
+        ref = message.get("messageRef")
+        msg = next((m for m in root.iter(f"{{{BPMN_NS}}}message") if m.get("id") == ref), None)
+        name = (msg.get("name") if msg is not None else None) or ref or start.get("name")
+        start.remove(message)
+        return {"kind": "message", "name": name, "element_id": start.get("id")}
+    return None
+
+
+def _local(el: Any) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _owner_id(el: Any) -> str | None:
+    while el is not None:
+        if el.get("id") and _local(el) not in ("conditionExpression", "timeDuration", "timeDate", "timeCycle",
+                                                "script", "loopCardinality", "completionCondition"):
+            return el.get("id")
+        el = el.getparent()
+    return None
+
+
+def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
+    problems: list[Problem] = []
+    _rename_reserved_ids(root)
+
+    def problem(el: Any, message: str) -> None:
+        problems.append(Problem(filename, public_id(_owner_id(el)), message))
+
+    ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    flows = {f.get("id") for f in root.iter(f"{{{BPMN_NS}}}sequenceFlow")}
+    for el in root.iter(f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"):
+        ref = (el.text or "").strip()
+        if ref and ref not in flows:
+            problem(el.getparent(), f"<{_local(el)}> names sequence flow '{ref}', which does not exist")
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        for attr in ("sourceRef", "targetRef"):
+            if flow.get(attr) not in ids:
+                problem(flow, f"{attr} '{flow.get(attr)}' does not name an element")
+
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        name = _local(el)
+        if etree.QName(el).namespace != BPMN_NS:
+            continue
+        if name in UNSUPPORTED_ELEMENTS:
+            problem(el, UNSUPPORTED_ELEMENTS[name])
+        elif name in ("serviceTask", "sendTask", "businessRuleTask"):
+            _check_implementation(el, name, problem)
+        elif name == "scriptTask":
+            fmt = (el.get("scriptFormat") or "python").lower()
+            script = first(el.xpath("./bpmn:script", namespaces=NS))
+            if fmt not in ("python", "python3", "py"):
+                problem(el, f"script format '{fmt}' is not supported; AlmenFlow runs restricted Python")
+            elif script is None or not (script.text or "").strip():
+                problem(el, "the script task has no script")
+            else:
+                _check_compiles(el, "exec", script.text, problem)
+        elif name == "conditionExpression":
+            lang = (el.get("language") or "").lower()
+            if lang and lang not in ("python", "juel", "${}"):
+                problem(el, f"condition language '{lang}' is not supported")
+            else:
+                _translate(el, to_python, problem)
+        elif name in ("timeDate", "timeDuration", "timeCycle"):
+            _translate_timer(el, name, problem)
+        elif name in ("loopCardinality", "completionCondition"):
+            _translate(el, to_python, problem)
+        elif name == "multiInstanceLoopCharacteristics":
+            _fix_collection(el, problem)
+        elif name == "userTask":
+            _check_task_attributes(el, problem)
+    return problems
+
+
+def _rename_reserved_ids(root: Any) -> None:
+    reserved = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id") in RESERVED_IDS}
+    if not reserved:
+        return
+    mapping = {old: old + RENAME_SUFFIX for old in reserved}
+    ref_attrs = ("id", "sourceRef", "targetRef", "attachedToRef", "default", "bpmnElement", "processRef")
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for attr in ref_attrs:
+            if el.get(attr) in mapping:
+                el.set(attr, mapping[el.get(attr)])
+        if _local(el) in ("incoming", "outgoing", "flowNodeRef", "sourceRef", "targetRef") and \
+                (el.text or "").strip() in mapping:
+            el.text = mapping[el.text.strip()]
+
+
+def _check_implementation(el: Any, name: str, problem: Any) -> None:
+    for attr in JAVA_IMPLEMENTATIONS:
+        value = el.get(f"{{{CAMUNDA_NS}}}{attr}")
+        if value is not None:
+            if attr == "type" and value == "external":
+                problem(el, "external service tasks (camunda:type=\"external\") need a worker that AlmenFlow does not have")
+            else:
+                problem(el, f"{name} implemented by Java (camunda:{attr}=\"{value}\") cannot run in AlmenFlow")
+            return
+    for attr_name, value in el.attrib.items():
+        qn = etree.QName(attr_name)
+        if qn.namespace and qn.namespace not in (CAMUNDA_NS,) and qn.localname in JAVA_IMPLEMENTATIONS + ("class",):
+            problem(el, f"{name} implemented by another engine's extension ({qn.localname}=\"{value}\") cannot run")
+            return
+    if name == "businessRuleTask":
+        if el.get(f"{{{CAMUNDA_NS}}}decisionRef") is None:
+            problem(el, "business rule task needs camunda:decisionRef naming a DMN decision")
+        return
+    if name in ("serviceTask", "sendTask"):
+        problem(el, f"{name} has no implementation AlmenFlow can run (use a script task or a user task)")
+
+
+def _check_compiles(el: Any, mode: str, source: str, problem: Any) -> bool:
+    try:
+        compile_restricted_source(mode, source)
+        return True
+    except ScriptCompileError as exc:
+        problem(el, f"{'script' if mode == 'exec' else 'expression'} is not allowed or invalid: {exc}")
+        return False
+
+
+def _translate(el: Any, fn: Any, problem: Any) -> None:
+    text = (el.text or "").strip()
+    if not text:
+        return
+    try:
+        python = fn(text)
+    except ExpressionError as exc:
+        problem(el, f"expression '{text}' cannot be translated: {exc}")
+        return
+    if _check_compiles(el, "eval", python, problem):
+        el.text = python
+
+
+def _translate_timer(el: Any, name: str, problem: Any) -> None:
+    text = (el.text or "").strip()
+    if not text:
+        problem(el, f"the timer's {name} is empty")
+        return
+    if len(text.split()) >= 5 and not is_timer_literal(text):
+        problem(el, f"cron expression '{text}' is not supported; use ISO 8601 (e.g. R/PT5M)")
+        return
+    _translate(el, timer_to_python, problem)
+
+
+def _fix_collection(el: Any, problem: Any) -> None:
+    attr = f"{{{CAMUNDA_NS}}}collection"
+    value = el.get(attr)
+    if value is None:
+        return
+    python = to_python(value) if "{" in value else value.strip()
+    if not python.isidentifier():
+        problem(el, f"camunda:collection '{value}' must name a list variable")
+        return
+    el.set(attr, python)
+    elem_var = el.get(f"{{{CAMUNDA_NS}}}elementVariable")
+    if elem_var is not None and not elem_var.isidentifier():
+        problem(el, f"camunda:elementVariable '{elem_var}' is not a valid variable name")
+
+
+def _check_task_attributes(el: Any, problem: Any) -> None:
+    for attr, fn in (("candidateGroups", names_to_python), ("assignee", names_to_python),
+                     ("candidateUsers", names_to_python), ("dueDate", timer_to_python)):
+        value = el.get(f"{{{CAMUNDA_NS}}}{attr}")
+        if not value:
+            continue
+        try:
+            _check_compiles(el, "eval", fn(value), problem)
+        except ExpressionError as exc:
+            problem(el, f"camunda:{attr} '{value}' cannot be translated: {exc}")
+
+
+def preprocess_dmn(root: Any, filename: str) -> list[Problem]:
+    """Translate the FEEL unary tests Camunda modeller writes into the Python SpiffWorkflow evaluates."""
+    from .feel import FeelError, translate_input_entry, translate_literal
+
+    problems: list[Problem] = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        local = _local(el)
+        if local not in ("inputEntry", "outputEntry", "inputExpression"):
+            continue
+        text_el = next((c for c in el if isinstance(c.tag, str) and _local(c) == "text"), None)
+        if text_el is None:
+            continue
+        text = (text_el.text or "").strip()
+        try:
+            if local == "inputEntry":
+                text_el.text = translate_input_entry(text)
+            else:
+                text_el.text = translate_literal(text)
+        except FeelError as exc:
+            problems.append(Problem(filename, el.get("id"), f"cannot translate '{text}': {exc}"))
+    return problems
+
+
+# --- building specs ---------------------------------------------------------------------------
+
+def build_processes(new: list[LoadedResource], context: list[LoadedResource]) -> list[ParsedProcess]:
+    """Parse every executable process in `new`; `context` supplies called processes and decisions
+    deployed earlier. Raises DeploymentError listing every problem."""
+    parser = AlmenParser()
+    problems: list[Problem] = []
+    by_id: dict[str, LoadedResource] = {}
+    new_names = {r.resource.name for r in new}
+    new_process_ids = {pid for r in new for pid in r.process_ids}
+    new_decisions = {d for r in new for d in r.decision_ids}
+    ordered = list(new) + [c for c in context if c.resource.name not in new_names and not (
+        set(c.process_ids) & new_process_ids or set(c.decision_ids) & new_decisions)]
+    for loaded in ordered:
+        try:
+            if loaded.kind == "dmn":
+                parser.add_dmn_xml(loaded.root, filename=loaded.resource.name)
+            else:
+                parser.add_bpmn_xml(loaded.root, filename=loaded.resource.name)
+                for pid in loaded.process_ids:
+                    by_id[pid] = loaded
+        except ValidationException as exc:
+            problems.append(_problem_from(exc, loaded.resource.name))
+        except Exception as exc:  # SpiffWorkflow raises many kinds; none may escape as a crash
+            problems.append(Problem(loaded.resource.name, None, f"cannot be parsed: {exc}"))
+    if problems:
+        raise DeploymentError(problems)
+
+    result: list[ParsedProcess] = []
+    for loaded in new:
+        if loaded.kind != "bpmn":
+            continue
+        for pid in loaded.process_ids:
+            try:
+                spec = parser.get_spec(pid)
+                subs = parser.get_subprocess_specs(pid)
+            except ValidationException as exc:
+                problems.append(_problem_from(exc, loaded.resource.name))
+                continue
+            except Exception as exc:
+                problems.append(Problem(loaded.resource.name, pid, f"cannot be parsed: {exc}"))
+                continue
+            if len(spec.task_specs) <= 3:
+                problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
+                continue
+            decisions = sorted({ts.dmnEngine.decision_table.id for ts in _all_task_specs(spec, subs)
+                                if hasattr(ts, "dmnEngine")})
+            calls = sorted(subs.keys())
+            result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
+                                        decisions, calls, loaded.start_triggers.get(pid)))
+    if problems:
+        raise DeploymentError(problems)
+    return result
+
+
+def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:
+    specs = list(spec.task_specs.values())
+    for sub in subs.values():
+        specs.extend(sub.task_specs.values())
+    return specs
+
+
+def _problem_from(exc: ValidationException, filename: str) -> Problem:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    return Problem(exc.file_name or filename, public_id(getattr(exc, "id", None)) or None, message)

@@ -1,0 +1,88 @@
+"""Workflow state <-> JSON. The spec is stored once per definition and stripped from instance state."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from datetime import date
+from threading import Lock
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+
+from .parsing import AlmenMessageEventDefinition
+from .timers import ClockCycleTimerEventDefinition, ClockDurationTimerEventDefinition, ClockTimeDateEventDefinition
+
+
+def _config() -> dict:
+    config = dict(CAMUNDA_CONFIG)
+    config[ClockTimeDateEventDefinition] = TimerConditionalEventDefinitionConverter
+    config[ClockDurationTimerEventDefinition] = TimerConditionalEventDefinitionConverter
+    config[ClockCycleTimerEventDefinition] = TimerConditionalEventDefinitionConverter
+    config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
+    return config
+
+
+def make_serializer() -> BpmnWorkflowSerializer:
+    registry = BpmnWorkflowSerializer.configure(_config())
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return BpmnWorkflowSerializer(registry)
+
+
+class SpecCache:
+    """Deserialised spec dicts per definition id; parsing spec JSON is most of the cost of a load."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._items: OrderedDict[int, dict] = OrderedDict()
+        self._size = size
+        self._lock = Lock()
+
+    def get(self, definition_id: int, spec_json: str) -> dict:
+        with self._lock:
+            hit = self._items.get(definition_id)
+            if hit is not None:
+                self._items.move_to_end(definition_id)
+                return hit
+        parsed = json.loads(spec_json)
+        with self._lock:
+            self._items[definition_id] = parsed
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return parsed
+
+
+class WorkflowCodec:
+    def __init__(self) -> None:
+        self.serializer = make_serializer()
+        self.specs = SpecCache()
+
+    def spec_json(self, spec: Any, subprocess_specs: dict[str, Any]) -> str:
+        return json.dumps({
+            "spec": self.serializer.to_dict(spec),
+            "subprocess_specs": {name: self.serializer.to_dict(s) for name, s in subprocess_specs.items()},
+        })
+
+    def specs_from_json(self, spec_json: str) -> tuple[Any, dict[str, Any]]:
+        d = json.loads(spec_json)
+        return (self.serializer.from_dict(d["spec"]),
+                {k: self.serializer.from_dict(v) for k, v in d["subprocess_specs"].items()})
+
+    def dump(self, workflow: BpmnWorkflow) -> str:
+        dct = self.serializer.to_dict(workflow)
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        return json.dumps(dct, separators=(",", ":"))
+
+    def load(self, state_json: str, definition_id: int, spec_json: str, script_engine: Any) -> BpmnWorkflow:
+        dct = json.loads(state_json)
+        specs = self.specs.get(definition_id, spec_json)
+        # from_dict consumes nested dicts; give it copies of the cached spec parts
+        dct["spec"] = json.loads(json.dumps(specs["spec"]))
+        dct["subprocess_specs"] = json.loads(json.dumps(specs["subprocess_specs"]))
+        workflow = self.serializer.from_dict(dct)
+        workflow.script_engine = script_engine
+        return workflow

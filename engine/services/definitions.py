@@ -1,0 +1,210 @@
+"""Repository: validate, deploy and version BPMN/DMN resources."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import DeploymentError, NotFoundError, Problem
+from ..models import Definition, Deployment, Instance
+from ..models import Resource as ResourceRow
+from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource
+from ..views import DefinitionInfo
+
+SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
+
+
+def collect_resources(paths: Iterable[str | Path]) -> list[Resource]:
+    """Files as given, folders expanded to their BPMN/DMN files (sorted, non-recursive into hidden dirs)."""
+    resources: list[Resource] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES)
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not files:
+                raise DeploymentError([Problem(str(path), None, "folder contains no .bpmn or .dmn files")])
+            resources.extend(Resource(p.name, p.read_bytes()) for p in files)
+        elif path.is_file():
+            resources.append(Resource(path.name, path.read_bytes()))
+        else:
+            raise DeploymentError([Problem(str(path), None, "no such file or folder")])
+    return resources
+
+
+class DefinitionService:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    # -- validation and deployment -------------------------------------------------------------
+    def validate(self, resources: list[Resource]) -> list[Problem]:
+        """Every problem deploying these resources would report; nothing is stored."""
+        with self._engine.db.transaction() as session:
+            try:
+                self._parse(session, resources)
+            except DeploymentError as exc:
+                return exc.problems
+        return []
+
+    def deploy(self, items: Iterable[str | Path | Resource], user: str | None = None) -> dict[str, list[DefinitionInfo]]:
+        """Deploy files/folders/resources. Returns {"deployed": [...], "unchanged": [...]}.
+
+        All or nothing: if any resource is refused, DeploymentError lists every problem and no
+        row is written."""
+        items = list(items)
+        resources = [i for i in items if isinstance(i, Resource)]
+        resources += collect_resources([i for i in items if not isinstance(i, Resource)])
+        if not resources:
+            raise DeploymentError([Problem(None, None, "nothing to deploy")])
+        names = [r.name for r in resources]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise DeploymentError([Problem(n, None, "given twice in one deployment") for n in sorted(dupes)])
+        now = self._engine.clock.now()
+        with self._engine.db.transaction() as session:
+            loaded, parsed = self._parse(session, resources)
+            deployed: list[DefinitionInfo] = []
+            unchanged: list[DefinitionInfo] = []
+            deployment = Deployment(deployed_by=user, deployed_at=now)
+            session.add(deployment)
+            rows: dict[str, ResourceRow] = {}
+            for lr in loaded:
+                if lr.kind == "dmn" and self._latest_resource_hash(session, lr) == lr.resource.sha256:
+                    continue
+                rows[lr.resource.name] = ResourceRow(deployment=deployment, name=lr.resource.name, kind=lr.kind,
+                                                     sha256=lr.resource.sha256, content=lr.resource.content,
+                                                     decision_ids=lr.decision_ids)
+                session.add(rows[lr.resource.name])
+            session.flush()
+            for proc in parsed:
+                content_hash = self._content_hash(proc, session)
+                latest = self._latest(session, proc.key)
+                if latest is not None and latest.content_hash == content_hash:
+                    unchanged.append(DefinitionInfo.of(latest))
+                    continue
+                definition = Definition(
+                    key=proc.key, version=(latest.version + 1) if latest else 1, name=proc.name,
+                    resource_id=rows[proc.resource.name].id, deployment_id=deployment.id,
+                    content_hash=content_hash,
+                    spec_json=self._engine.codec.spec_json(proc.spec, proc.subprocess_specs),
+                    deployed_by=user, deployed_at=now)
+                self._apply_start_trigger(session, definition, proc, latest)
+                session.add(definition)
+                session.flush()
+                deployed.append(DefinitionInfo.of(definition))
+            if not deployed and not any(r.kind == "dmn" for r in rows.values()):
+                session.rollback()
+                return {"deployed": [], "unchanged": unchanged}
+            return {"deployed": deployed, "unchanged": unchanged}
+
+    def _parse(self, session: Session, resources: list[Resource]) -> tuple[list[LoadedResource], list[ParsedProcess]]:
+        loaded: list[LoadedResource] = []
+        problems: list[Problem] = []
+        for res in resources:
+            lr, found = load_resource(res)
+            problems.extend(found)
+            if lr is not None:
+                loaded.append(lr)
+        if problems:
+            raise DeploymentError(problems)
+        context = self._context_resources(session, loaded)
+        return loaded, build_processes(loaded, context)
+
+    def _context_resources(self, session: Session, new: list[LoadedResource]) -> list[LoadedResource]:
+        """Latest deployed BPMN of every other process key and every DMN, to resolve call activities
+        and decision references across deployments."""
+        new_names = {lr.resource.name for lr in new}
+        latest_ids = select(func.max(Definition.id)).group_by(Definition.key)
+        rows = list(session.scalars(select(ResourceRow).join(Definition, Definition.resource_id == ResourceRow.id)
+                                    .where(Definition.id.in_(latest_ids))).unique())
+        dmn_rows = session.scalars(select(ResourceRow).where(ResourceRow.kind == "dmn")
+                                   .order_by(ResourceRow.id.desc())).all()
+        seen_decisions: set[str] = set()
+        for row in dmn_rows:
+            if set(row.decision_ids or []) - seen_decisions:
+                rows.append(row)
+                seen_decisions.update(row.decision_ids or [])
+        context: list[LoadedResource] = []
+        seen: set[int] = set()
+        for row in rows:
+            if row.id in seen or row.name in new_names:
+                continue
+            seen.add(row.id)
+            lr, problems = load_resource(Resource(row.name, row.content))
+            if lr is not None and not problems:
+                context.append(lr)
+        return context
+
+    @staticmethod
+    def _latest_resource_hash(session: Session, lr: LoadedResource) -> str | None:
+        return session.scalar(select(ResourceRow.sha256).where(ResourceRow.name == lr.resource.name)
+                              .order_by(ResourceRow.id.desc()).limit(1))
+
+    @staticmethod
+    def _content_hash(proc: ParsedProcess, session: Session) -> str:
+        # A process changes when its file changes or a decision/called process it uses changes.
+        h = hashlib.sha256(proc.resource.content)
+        h.update(proc.key.encode())
+        for decision in proc.uses_decisions:
+            h.update(decision.encode())
+        return h.hexdigest()
+
+    def _apply_start_trigger(self, session: Session, definition: Definition, proc: ParsedProcess,
+                             previous: Definition | None) -> None:
+        if previous is not None:
+            previous.next_start_at = None  # only the newest version is started by its timer
+        trigger = proc.start_trigger
+        if not trigger:
+            return
+        if trigger["kind"] == "message":
+            definition.start_message = trigger["name"]
+        elif trigger["kind"] == "timer":
+            definition.start_timer = trigger["expression"]
+            definition.next_start_at = self._engine.scheduler.first_start(trigger["expression"])
+
+    # -- queries --------------------------------------------------------------------------------
+    @staticmethod
+    def _latest(session: Session, key: str) -> Definition | None:
+        return session.scalar(select(Definition).where(Definition.key == key)
+                              .order_by(Definition.version.desc()).limit(1))
+
+    def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
+        with self._engine.db.transaction() as session:
+            q = select(Definition).order_by(Definition.key, Definition.version)
+            if latest_only:
+                q = q.where(Definition.id.in_(select(func.max(Definition.id)).group_by(Definition.key)))
+            return [DefinitionInfo.of(d) for d in session.scalars(q)]
+
+    def get(self, key: str, version: int | None = None) -> DefinitionInfo:
+        with self._engine.db.transaction() as session:
+            return DefinitionInfo.of(self.find(session, key, version))
+
+    def find(self, session: Session, key: str, version: int | None = None) -> Definition:
+        q = select(Definition).where(Definition.key == key)
+        q = q.where(Definition.version == version) if version else q.order_by(Definition.version.desc())
+        d = session.scalar(q.limit(1))
+        if d is None:
+            what = f"'{key}'" + (f" version {version}" if version else "")
+            raise NotFoundError(f"no process definition {what}")
+        return d
+
+    def source(self, key: str, version: int | None = None) -> tuple[str, bytes]:
+        with self._engine.db.transaction() as session:
+            d = self.find(session, key, version)
+            return d.resource.name, d.resource.content
+
+    def instance_counts(self) -> dict[tuple[str, int], dict[str, int]]:
+        """{(key, version): {status: count}} for the process library and dashboard."""
+        with self._engine.db.transaction() as session:
+            rows = session.execute(select(Definition.key, Definition.version, Instance.status, func.count())
+                                   .join(Instance, Instance.definition_id == Definition.id)
+                                   .group_by(Definition.key, Definition.version, Instance.status)).all()
+        out: dict[tuple[str, int], dict[str, int]] = {}
+        for key, version, status, count in rows:
+            out.setdefault((key, version), {})[status] = count
+        return out

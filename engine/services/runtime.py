@@ -1,0 +1,292 @@
+"""Runtime: start instances, correlate messages, read them, and operate on them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from ..errors import (
+    InvalidInputError,
+    InvalidStateError,
+    MessageCorrelationError,
+    NotFoundError,
+    OptimisticLockingError,
+)
+from ..execution import StepResult, advance
+from ..models import AuditEvent, Definition, HumanTask, Instance, Wait
+from ..parsing import AlmenMessageEventDefinition, public_id
+from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
+
+T = TypeVar("T")
+STATUSES = ("active", "suspended", "incident", "completed", "terminated")
+MAX_LOCK_RETRIES = 5
+
+
+def check_data(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInputError("data must be a JSON object")
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+            raise InvalidInputError(f"'{key}' is not a valid variable name")
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"data is not plain JSON: {exc}") from None
+    return data
+
+
+class RuntimeService:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    # -- shared plumbing used by the other services too -----------------------------------
+    def load(self, session: Session, inst: Instance) -> BpmnWorkflow:
+        d = inst.definition
+        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine)
+
+    def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
+        q = select(Instance).where(Instance.id == instance_id)
+        if lock and self._engine.db.is_postgres:
+            q = q.with_for_update()
+        inst = session.scalar(q)
+        if inst is None:
+            raise NotFoundError(f"no instance {instance_id}")
+        return inst
+
+    def retrying(self, fn: Callable[[Session], T]) -> T:
+        """Run a unit of work, retrying when another writer changed the instance first."""
+        for attempt in range(MAX_LOCK_RETRIES):
+            try:
+                with self._engine.db.transaction() as session:
+                    return fn(session)
+            except StaleDataError:
+                if attempt == MAX_LOCK_RETRIES - 1:
+                    raise OptimisticLockingError("the instance was changed concurrently; try again") from None
+        raise AssertionError("unreachable")
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, key: str, business_key: str | None = None, data: dict[str, Any] | None = None,
+              user: str | None = None, version: int | None = None) -> InstanceView:
+        data = check_data(data)
+        with self._engine.db.transaction() as session:
+            definition = self._engine.definitions.find(session, key, version)
+            inst = self.start_in(session, definition, business_key, data, user)
+            instance_id = inst.id
+        return self.get(instance_id)
+
+    def start_in(self, session: Session, definition: Definition, business_key: str | None,
+                 data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
+        spec, subs = self._engine.codec.specs_from_json(definition.spec_json)
+        wf = BpmnWorkflow(spec, subs, script_engine=self._engine.script_engine)
+        start_task = wf.get_tasks(state=TaskState.READY)[0] if wf.get_tasks(state=TaskState.READY) else None
+        if start_task is not None and data:
+            start_task.set_data(**data)
+        now = self._engine.clock.now()
+        inst = Instance(definition=definition, business_key=business_key, status="active", state_json="{}",
+                        variables={}, started_at=now, started_by=user, parent_instance_id=parent_id)
+        session.add(inst)
+        session.flush()
+        self._engine.projector.audit(session, inst, "started", user=user,
+                                     details={"data": data, "version": definition.version})
+        step = advance(wf)
+        self._engine.projector.persist(session, inst, wf, user=user, step=step)
+        return inst
+
+    # -- messages ---------------------------------------------------------------------------
+    def correlate(self, name: str, business_key: str | None = None, data: dict[str, Any] | None = None,
+                  user: str | None = None, all_instances: bool = False) -> list[int]:
+        """Deliver message `name` to the instance(s) waiting for it (filtered by business key), or
+        start the process whose start event is that message. Nothing waiting is an error."""
+        data = check_data(data)
+
+        def work(session: Session) -> list[int]:
+            q = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
+                Wait.kind == "message", Wait.name == name, Instance.status == "active")
+            if business_key is not None:
+                q = q.where(Instance.business_key == business_key)
+            targets = list(session.scalars(q.distinct().order_by(Instance.id)))
+            if not targets:
+                starter = session.scalar(select(Definition).where(Definition.start_message == name)
+                                         .order_by(Definition.version.desc()).limit(1))
+                if starter is not None:
+                    inst = self.start_in(session, starter, business_key, data, user)
+                    self._engine.projector.audit(session, inst, "message_received", user=user,
+                                                 details={"message": name, "data": data})
+                    return [inst.id]
+                where = f" with business key '{business_key}'" if business_key else ""
+                raise MessageCorrelationError(f"no instance{where} is waiting for message '{name}'")
+            if len(targets) > 1 and not all_instances:
+                raise MessageCorrelationError(
+                    f"{len(targets)} instances wait for message '{name}'; give a business key or correlate all")
+            delivered = []
+            for inst in targets:
+                wf = self.load(session, inst)
+                waiting = [t for t in wf.event_manager.tasks.values()
+                           if isinstance(t.task_spec.event_definition, AlmenMessageEventDefinition)
+                           and t.task_spec.event_definition.name == name]
+                if not waiting:
+                    continue
+                definition = waiting[0].task_spec.event_definition
+                wf.catch(BpmnEvent(definition, payload={"payload": data, "result_var": None}))
+                self._engine.projector.audit(session, inst, "message_received", user=user,
+                                             element_id=public_id(waiting[0].task_spec.bpmn_id),
+                                             details={"message": name, "data": data})
+                step = advance(wf)
+                self._engine.projector.persist(session, inst, wf, user=user, step=step)
+                delivered.append(inst.id)
+            if not delivered:
+                raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
+            return delivered
+
+        return self.retrying(work)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
+        with self._engine.db.transaction() as session:
+            inst = self.instance(session, instance_id)
+            tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
+                                                            HumanTask.status == "open")
+                                    .order_by(HumanTask.id)).all()
+            events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst.id)
+                                     .order_by(AuditEvent.id)).all() if history else []
+            waits = session.scalars(select(Wait).where(Wait.instance_id == inst.id)).all()
+            completed, active = self._element_states(session, inst)
+            incident = None
+            if inst.status == "incident":
+                incident = {"message": inst.incident_message, "element_id": inst.incident_element_id,
+                            "time": _iso(inst.incident_at)}
+            d = inst.definition
+            return InstanceView(
+                id=inst.id, status=inst.status,
+                definition={"key": d.key, "version": d.version, "name": d.name},
+                business_key=inst.business_key, data=dict(inst.variables or {}),
+                started_at=_iso(inst.started_at), started_by=inst.started_by, ended_at=_iso(inst.ended_at),
+                next_due=_iso(inst.next_due_at), incident=incident,
+                tasks=[TaskView.of(t, inst) for t in tasks],
+                history=[AuditView.of(e) for e in events],
+                waits=[WaitView(w.kind, w.element_id, w.name, _iso(w.due_at)) for w in waits],
+                completed_elements=completed, active_elements=active)
+
+    def _element_states(self, session: Session, inst: Instance) -> tuple[list[str], list[str]]:
+        """BPMN ids of the steps done and the steps now active, for marking the diagram."""
+        wf = self.load(session, inst)
+        completed: set[str] = set()
+        active: set[str] = set()
+        for workflow in [wf, *wf.subprocesses.values()]:
+            for task in workflow.get_tasks():
+                bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+                if not bpmn_id:
+                    continue
+                if task.state == TaskState.COMPLETED:
+                    completed.add(public_id(bpmn_id))
+                elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
+                    active.add(public_id(bpmn_id))
+        if inst.incident_element_id:
+            active.add(inst.incident_element_id)
+        return sorted(completed - active), sorted(active)
+
+    def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
+             version: int | None = None, started_from: datetime | None = None,
+             started_to: datetime | None = None, forum: str | None = None,
+             limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        if status is not None and status not in STATUSES:
+            raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
+        with self._engine.db.transaction() as session:
+            q = select(Instance).join(Definition, Instance.definition_id == Definition.id)
+            if status:
+                q = q.where(Instance.status == status)
+            if key:
+                q = q.where(Definition.key == key)
+            if version:
+                q = q.where(Definition.version == version)
+            if business_key:
+                q = q.where(Instance.business_key.like(business_key.replace("*", "%")))
+            if started_from:
+                q = q.where(Instance.started_at >= started_from)
+            if started_to:
+                q = q.where(Instance.started_at < started_to)
+            if forum:
+                q = q.where(Instance.id.in_(select(HumanTask.instance_id).where(
+                    HumanTask.forum == forum, HumanTask.status == "open")))
+            total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = session.scalars(q.order_by(Instance.id.desc()).limit(limit).offset(offset)).all()
+            return [instance_summary(r) for r in rows], total
+
+    # -- operations -------------------------------------------------------------------------
+    def suspend(self, instance_id: int, user: str | None = None) -> InstanceView:
+        return self._transition(instance_id, user, "suspended", allowed=("active", "incident"))
+
+    def resume(self, instance_id: int, user: str | None = None) -> InstanceView:
+        def after(session: Session, inst: Instance) -> None:
+            inst.status = "incident" if inst.incident_message else "active"
+        return self._transition(instance_id, user, "resumed", allowed=("suspended",), after=after)
+
+    def terminate(self, instance_id: int, user: str | None = None, reason: str | None = None) -> InstanceView:
+        if not reason or not reason.strip():
+            raise InvalidInputError("a reason is required to terminate an instance")
+
+        def after(session: Session, inst: Instance) -> None:
+            inst.status = "terminated"
+            inst.ended_at = self._engine.clock.now()
+            inst.next_due_at = None
+            for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
+                                                               HumanTask.status == "open")):
+                row.status = "cancelled"
+                row.completed_at = inst.ended_at
+            for w in session.scalars(select(Wait).where(Wait.instance_id == inst.id)):
+                session.delete(w)
+        return self._transition(instance_id, user, "terminated", allowed=("active", "suspended", "incident"),
+                                after=after, details={"reason": reason.strip()})
+
+    def _transition(self, instance_id: int, user: str | None, event: str, allowed: tuple[str, ...],
+                    after: Callable[[Session, Instance], None] | None = None,
+                    details: dict[str, Any] | None = None) -> InstanceView:
+        def work(session: Session) -> None:
+            inst = self.instance(session, instance_id, lock=True)
+            if inst.status not in allowed:
+                raise InvalidStateError(f"instance {instance_id} is {inst.status}; cannot {event.rstrip('ed')}")
+            if after is None:
+                inst.status = event
+            else:
+                after(session, inst)
+            self._engine.projector.audit(session, inst, event, user=user, details=details)
+        self.retrying(work)
+        return self.get(instance_id)
+
+    def retry(self, instance_id: int, user: str | None = None, data: dict[str, Any] | None = None) -> InstanceView:
+        """Run the failed step again, optionally after correcting variables."""
+        data = check_data(data)
+
+        def work(session: Session) -> None:
+            inst = self.instance(session, instance_id, lock=True)
+            if inst.status != "incident":
+                raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
+            wf = self.load(session, inst)
+            failed = [t for w in [wf, *wf.subprocesses.values()] for t in w.get_tasks(state=TaskState.ERROR)]
+            for task in failed:
+                if data:
+                    task.data.update(data)
+                task._set_state(TaskState.READY)
+            if data and not failed:
+                for task in wf.get_tasks(state=TaskState.READY):
+                    task.data.update(data)
+            self._engine.projector.audit(session, inst, "retried", user=user,
+                                         element_id=inst.incident_element_id,
+                                         details={"data": data, "previous_incident": inst.incident_message})
+            inst.status = "active"
+            inst.incident_message = inst.incident_element_id = None
+            inst.incident_at = None
+            step: StepResult = advance(wf)
+            self._engine.projector.persist(session, inst, wf, user=user, step=step)
+        self.retrying(work)
+        return self.get(instance_id)

@@ -1,0 +1,107 @@
+"""Timers: fire due timers and timer start events. `run_due` is what the scheduler calls.
+
+On PostgreSQL due instances are claimed with SELECT ... FOR UPDATE SKIP LOCKED, so any number
+of workers can call run_due concurrently and each timer fires exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..execution import fire_due_timers
+from ..models import Definition, Instance
+from ..timers import parse_cycle
+from ..timers import next_due as timer_next_due
+
+
+class SchedulerService:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def first_start(self, expression: str) -> datetime | None:
+        """When a timer start event first fires, from now."""
+        value = str(self._engine.script_engine.environment.evaluate(expression, {}))
+        return self._next_start(value, None)
+
+    def _next_start(self, value: str, after: datetime | None) -> datetime | None:
+        now = self._engine.clock.now()
+        if value.upper().startswith("R"):
+            cycles, start, duration = parse_cycle(value, now)
+            when, fired = start, 0
+            while after is not None and when <= after:
+                when += duration
+                fired += 1
+                if cycles != -1 and fired >= cycles:
+                    return None
+            return when
+        if after is not None:
+            return None  # a date or duration start fires once
+        return timer_next_due(value, now)
+
+    def run_due(self, limit: int = 100) -> dict[str, int]:
+        """Fire what is due now. Returns counts of fired instances and timer-started instances."""
+        fired = self._fire_instances(limit)
+        started = self._start_timer_processes()
+        return {"fired": fired, "started": started}
+
+    def _fire_instances(self, limit: int) -> int:
+        count = 0
+        db = self._engine.db
+        while count < limit:
+            with db.transaction() as session:
+                now = self._engine.clock.now()
+                q = (select(Instance).where(Instance.status == "active", Instance.next_due_at <= now)
+                     .order_by(Instance.next_due_at).limit(1))
+                if db.is_postgres:
+                    q = q.with_for_update(skip_locked=True)
+                inst = session.scalar(q)
+                if inst is None:
+                    return count
+                self._fire(session, inst, now)
+                count += 1
+        return count
+
+    def _fire(self, session: Session, inst: Instance, now: datetime) -> None:
+        wf = self._engine.runtime.load(session, inst)
+        step = fire_due_timers(wf, now)
+        self._engine.projector.persist(session, inst, wf, user=None, step=step)
+        if inst.next_due_at is not None and inst.next_due_at <= now and not step.fired_timers:
+            inst.next_due_at = None  # a timer that cannot fire must not be picked up in a loop
+
+    def _start_timer_processes(self) -> int:
+        started = 0
+        db = self._engine.db
+        while True:
+            with db.transaction() as session:
+                now = self._engine.clock.now()
+                q = (select(Definition).where(Definition.next_start_at <= now)
+                     .order_by(Definition.next_start_at).limit(1))
+                if db.is_postgres:
+                    q = q.with_for_update(skip_locked=True)
+                definition = session.scalar(q)
+                if definition is None:
+                    return started
+                due = definition.next_start_at
+                value = str(self._engine.script_engine.environment.evaluate(definition.start_timer, {}))
+                definition.next_start_at = self._next_start(value, due)
+                inst = self._engine.runtime.start_in(session, definition, None, {}, user=None)
+                self._engine.projector.audit(session, inst, "timer_fired", user=None,
+                                             details={"start_timer": definition.start_timer})
+                started += 1
+
+    def upcoming(self, within_hours: int = 24) -> list[dict[str, Any]]:
+        from datetime import timedelta
+
+        from ..models import Wait
+
+        with self._engine.db.transaction() as session:
+            now = self._engine.clock.now()
+            rows = session.execute(select(Wait, Instance).join(Instance, Wait.instance_id == Instance.id)
+                                   .where(Wait.kind == "timer", Wait.due_at <= now + timedelta(hours=within_hours),
+                                          Instance.status == "active").order_by(Wait.due_at)).all()
+            return [{"instance_id": i.id, "element_id": w.element_id, "name": w.name,
+                     "due": w.due_at.isoformat() if w.due_at else None, "business_key": i.business_key}
+                    for w, i in rows]

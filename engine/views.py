@@ -1,0 +1,137 @@
+"""Plain read models the services return: no ORM objects leak to callers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import AuditEvent, Definition, HumanTask, Instance
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass
+class DefinitionInfo:
+    id: int
+    key: str
+    version: int
+    name: str
+    deployed_by: str | None
+    deployed_at: str | None
+    resource_name: str
+    start_trigger: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, d: Definition) -> DefinitionInfo:
+        trigger = None
+        if d.start_timer:
+            trigger = {"kind": "timer", "expression": d.start_timer, "next": _iso(d.next_start_at)}
+        elif d.start_message:
+            trigger = {"kind": "message", "name": d.start_message}
+        return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TaskView:
+    id: int
+    name: str
+    element_id: str
+    forum: str | None
+    candidate_groups: list[str]
+    instance_id: int
+    assignee: str | None
+    due: str | None
+    created: str
+    fields: list[dict[str, Any]]
+    status: str
+    documentation: str | None = None
+    completed_by: str | None = None
+    completed_at: str | None = None
+    process_key: str | None = None
+    process_name: str | None = None
+    business_key: str | None = None
+
+    @classmethod
+    def of(cls, t: HumanTask, inst: Instance | None = None) -> TaskView:
+        inst = inst or t.instance
+        return cls(t.id, t.name, t.element_id, t.forum, list(t.candidate_groups or []), t.instance_id,
+                   t.assignee, _iso(t.due_at), _iso(t.created_at) or "", list(t.fields or []), t.status,
+                   t.documentation, t.completed_by, _iso(t.completed_at),
+                   inst.definition.key if inst else None, inst.definition.name if inst else None,
+                   inst.business_key if inst else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AuditView:
+    id: int
+    type: str
+    time: str
+    user: str | None
+    element_id: str | None
+    task_id: int | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: AuditEvent) -> AuditView:
+        return cls(e.id, e.type, _iso(e.time) or "", e.user, e.element_id, e.task_id, dict(e.details or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class WaitView:
+    kind: str
+    element_id: str
+    name: str | None
+    due: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class InstanceView:
+    id: int
+    status: str
+    definition: dict[str, Any]
+    business_key: str | None
+    data: dict[str, Any]
+    started_at: str | None
+    started_by: str | None
+    ended_at: str | None
+    next_due: str | None
+    incident: dict[str, Any] | None
+    tasks: list[TaskView] = field(default_factory=list)
+    history: list[AuditView] = field(default_factory=list)
+    waits: list[WaitView] = field(default_factory=list)
+    completed_elements: list[str] = field(default_factory=list)
+    active_elements: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return d
+
+
+def instance_summary(inst: Instance) -> dict[str, Any]:
+    return {
+        "id": inst.id,
+        "status": inst.status,
+        "definition": {"key": inst.definition.key, "version": inst.definition.version,
+                       "name": inst.definition.name},
+        "business_key": inst.business_key,
+        "started_at": _iso(inst.started_at),
+        "started_by": inst.started_by,
+        "ended_at": _iso(inst.ended_at),
+        "next_due": _iso(inst.next_due_at),
+        "incident": inst.incident_message,
+    }
