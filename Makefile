@@ -1,0 +1,53 @@
+# AlmenFlow: `make run` (demo web app on SQLite) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export ALMENFLOW_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: install run demo test lint unit browser-deps npm bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) npm
+
+# Front-end packages (bpmn-js, properties panel, axe-core) come from npm, never from the repo.
+npm:
+	@if [ -f package.json ]; then \
+	  if ! command -v npm >/dev/null 2>&1; then \
+	    (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null; fi; \
+	  if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then \
+	    npm install --no-audit --no-fund --loglevel=error && touch node_modules; fi; \
+	fi
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not available here).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing chromium + chromium-driver (apt)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+demo: install
+	$(BIN)/almenflow demo
+
+run: install
+	$(BIN)/almenflow demo
+	$(BIN)/almenflow serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine webapp tests bench
+
+test: install browser-deps lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache test-artifacts

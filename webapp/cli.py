@@ -1,0 +1,438 @@
+"""The `almenflow` command line: a thin caller of the engine's services.
+
+Every listing takes --json (a stable contract other tools script against). Bad input exits
+with status 2 and one readable line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine import DeploymentError, Engine, EngineError, FormValidationError
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
+ORGANISATION = PROCESSES / "organisation.yaml"
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def engine_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn engine errors into exit status 2 with one line on stderr."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FormValidationError as exc:
+            fields = "; ".join(f"{k}: {' '.join(v)}" for k, v in sorted(exc.errors.items()))
+            fail(f"invalid form data: {fields}")
+        except DeploymentError as exc:
+            fail("deployment refused: " + " | ".join(str(p) for p in exc.problems))
+        except EngineError as exc:
+            fail(exc.message)
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
+        except Exception as exc:  # never a traceback on the console; the message still names the cause
+            click.echo(f"internal error: {exc.__class__.__name__}: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def parse_json(value: str | None, what: str = "--data") -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        fail(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}")
+
+
+def emit(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(text(obj))
+
+
+class Context:
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine.create()
+            try:
+                self._engine.identity.refresh_calendar()
+            except Exception:
+                pass  # not initialised yet: `init` will create the schema
+        return self._engine
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+@click.group()
+@click.version_option(package_name="almenflow")
+def cli() -> None:
+    """AlmenFlow: BPMN processes for Københavns Kommune and the housing organisations."""
+
+
+def _check_schema(ctx: Context) -> None:
+    from sqlalchemy import inspect
+
+    if not inspect(ctx.engine.db.engine).has_table("definitions"):
+        fail("the database is not initialised; run `almenflow init` first")
+
+
+def needs_db(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        _check_schema(ctx)
+        return fn(ctx, *args, **kwargs)
+
+    return wrapper
+
+
+@cli.command()
+@pass_ctx
+def init(ctx: Context) -> None:
+    """Create or upgrade the database schema."""
+    ctx.engine.init_db()
+    click.echo(f"database ready: {ctx.engine.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--user", default=None, help="Who deploys (recorded on each version).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def deploy(ctx: Context, paths: tuple[str, ...], user: str | None, as_json: bool) -> None:
+    """Deploy BPMN/DMN files or folders as new definition versions."""
+    result = ctx.engine.definitions.deploy(list(paths), user=user)
+    out = {k: [d.to_dict() for d in v] for k, v in result.items()}
+
+    def text(o: dict) -> str:
+        lines = [f"deployed {d['key']} version {d['version']}" for d in o["deployed"]]
+        lines += [f"unchanged {d['key']} version {d['version']}" for d in o["unchanged"]]
+        return "\n".join(lines) or "nothing new to deploy"
+
+    emit(out, as_json, text)
+
+
+@cli.command()
+@click.option("--latest", is_flag=True, help="Only the newest version of each process.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def definitions(ctx: Context, latest: bool, as_json: bool) -> None:
+    """List deployed process definitions."""
+    rows = [d.to_dict() for d in ctx.engine.definitions.list(latest_only=latest)]
+    emit(rows, as_json, lambda rs: "\n".join(f"{r['key']:<30} v{r['version']:<4} {r['name']}" for r in rs))
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--business-key", default=None)
+@click.option("--data", default=None, help="Initial variables as a JSON object.")
+@click.option("--user", default=None)
+@click.option("--version", "version", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def start(ctx: Context, key: str, business_key: str | None, data: str | None, user: str | None,
+          version: int | None, as_json: bool) -> None:
+    """Start an instance of process KEY."""
+    view = ctx.engine.runtime.start(key, business_key, parse_json(data), user, version)
+    emit(view.to_dict(), as_json, lambda v: f"started instance {v['id']} ({v['status']}), "
+                                            f"{len(v['tasks'])} open task(s)")
+
+
+@cli.command()
+@click.option("--status", default=None)
+@click.option("--key", default=None, help="Process key.")
+@click.option("--business-key", default=None)
+@click.option("--limit", type=int, default=100)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def instances(ctx: Context, status: str | None, key: str | None, business_key: str | None, limit: int,
+              as_json: bool) -> None:
+    """List instances, newest first."""
+    rows, _total = ctx.engine.runtime.list(status=status, key=key, business_key=business_key, limit=limit)
+    emit(rows, as_json, lambda rs: "\n".join(
+        f"{r['id']:>6} {r['status']:<10} {r['definition']['key']} v{r['definition']['version']} "
+        f"{r['business_key'] or ''}" for r in rs))
+
+
+def _task_text(t: dict) -> str:
+    who = f" @{t['assignee']}" if t["assignee"] else ""
+    due = f" due {t['due'][:10]}" if t["due"] else ""
+    return f"{t['id']:>6} [{t['forum'] or '-'}] {t['name']} (instance {t['instance_id']}){who}{due}"
+
+
+TASK_KEYS = ("id", "name", "element_id", "forum", "candidate_groups", "instance_id", "assignee", "due",
+             "fields", "status", "created", "process_key", "business_key")
+
+
+def _task_json(view: Any) -> dict:
+    d = view.to_dict()
+    return {k: d[k] for k in TASK_KEYS}
+
+
+@cli.command()
+@click.argument("instance_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def show(ctx: Context, instance_id: int, as_json: bool) -> None:
+    """Show an instance: status, variables, open tasks and history."""
+    v = ctx.engine.runtime.get(instance_id)
+    d = v.to_dict()
+    d["tasks"] = [_task_json(t) for t in v.tasks]
+
+    def text(o: dict) -> str:
+        lines = [f"instance {o['id']}: {o['definition']['key']} v{o['definition']['version']} "
+                 f"[{o['status']}] business key {o['business_key'] or '-'}"]
+        if o["incident"]:
+            lines.append(f"incident at {o['incident']['element_id']}: {o['incident']['message']}")
+        lines.append("variables: " + json.dumps(o["data"], ensure_ascii=False, default=str))
+        lines += ["open tasks:"] + [_task_text(t) for t in o["tasks"]]
+        lines += ["history:"] + [f"  {h['time'][:19]} {h['type']:<16} {h['element_id'] or ''} {h['user'] or ''}"
+                                 for h in o["history"]]
+        return "\n".join(lines)
+
+    emit(d, as_json, text)
+
+
+@cli.command()
+@click.option("--forum", default=None)
+@click.option("--user", default=None)
+@click.option("--instance", "instance_id", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def tasks(ctx: Context, forum: str | None, user: str | None, instance_id: int | None, as_json: bool) -> None:
+    """List open human tasks."""
+    rows = [_task_json(t) for t in ctx.engine.tasks.query(forum=forum, user=user, instance_id=instance_id)]
+    emit(rows, as_json, lambda rs: "\n".join(_task_text(t) for t in rs) or "no open tasks")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--user", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def claim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
+    """Claim a task."""
+    emit(_task_json(ctx.engine.tasks.claim(task_id, user)), as_json, lambda t: f"task {t['id']} claimed by {user}")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--user", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def unclaim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
+    """Give a claimed task back to its forum."""
+    emit(_task_json(ctx.engine.tasks.unclaim(task_id, user)), as_json, lambda t: f"task {t['id']} unclaimed")
+
+
+@cli.command()
+@click.argument("task_id", type=int)
+@click.option("--user", required=True)
+@click.option("--data", default="{}", help="Form data as a JSON object.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def complete(ctx: Context, task_id: int, user: str, data: str, as_json: bool) -> None:
+    """Complete a task with form data."""
+    done = ctx.engine.tasks.complete(task_id, user, parse_json(data))
+    view = ctx.engine.runtime.get(done.instance_id, history=False)
+    out = {"task": _task_json(done), "instance": {"id": view.id, "status": view.status,
+                                                  "tasks": [_task_json(t) for t in view.tasks]}}
+    emit(out, as_json, lambda o: f"task {task_id} completed; instance {view.id} is {view.status}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--business-key", default=None)
+@click.option("--data", default=None)
+@click.option("--user", default=None)
+@click.option("--all", "all_instances", is_flag=True, help="Deliver to every waiting instance.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def message(ctx: Context, name: str, business_key: str | None, data: str | None, user: str | None,
+            all_instances: bool, as_json: bool) -> None:
+    """Correlate message NAME to the instance(s) waiting for it."""
+    ids = ctx.engine.runtime.correlate(name, business_key, parse_json(data), user, all_instances)
+    emit({"instances": ids}, as_json, lambda o: f"message delivered to instance(s) {', '.join(map(str, ids))}")
+
+
+@cli.command("run-due")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def run_due(ctx: Context, as_json: bool) -> None:
+    """Fire every due timer now."""
+    emit(ctx.engine.scheduler.run_due(), as_json,
+         lambda o: f"fired timers on {o['fired']} instance(s), started {o['started']} instance(s)")
+
+
+def _instance_op(name: str, doc: str, with_reason: bool = False) -> None:
+    @click.argument("instance_id", type=int)
+    @click.option("--user", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    @needs_db
+    @engine_errors
+    def op(ctx: Context, instance_id: int, user: str | None, as_json: bool, reason: str | None = None,
+           data: str | None = None) -> None:
+        runtime = ctx.engine.runtime
+        if name == "terminate":
+            view = runtime.terminate(instance_id, user, reason)
+        elif name == "retry":
+            view = runtime.retry(instance_id, user, parse_json(data))
+        else:
+            view = getattr(runtime, name)(instance_id, user)
+        emit({"id": view.id, "status": view.status}, as_json, lambda o: f"instance {o['id']} is {o['status']}")
+
+    op.__doc__ = doc
+    if with_reason:
+        op = click.option("--reason", required=True, help="Why (recorded in the audit trail).")(op)
+    if name == "retry":
+        op = click.option("--data", default=None, help="Corrected variables as JSON before retrying.")(op)
+    cli.command(name)(op)
+
+
+_instance_op("suspend", "Suspend an instance: its tasks and timers wait.")
+_instance_op("resume", "Resume a suspended instance.")
+_instance_op("terminate", "Terminate an instance (a reason is required).", with_reason=True)
+_instance_op("retry", "Retry the failed step of an instance with an incident.")
+
+
+@cli.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--forum", "forums", multiple=True, help="Forum membership; give it more than once.")
+@click.option("--role", type=click.Choice(["member", "owner", "admin"]), default="member")
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def user_add(ctx: Context, name: str, forums: tuple[str, ...], role: str, display_name: str,
+             password_stdin: bool, as_json: bool) -> None:
+    """Add user NAME."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    created = ctx.engine.identity.add_user(name, display_name, role, list(forums), password)
+    emit(created, as_json, lambda u: f"user {u['username']} ({u['role']}) in {', '.join(u['forums']) or 'no forum'}")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def user_list(ctx: Context, as_json: bool) -> None:
+    """List users."""
+    emit(ctx.engine.identity.users(), as_json, lambda us: "\n".join(
+        f"{u['username']:<16} {u['role']:<7} {', '.join(u['forums'])}" for u in us))
+
+
+@cli.command("forums")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def forums_cmd(ctx: Context, as_json: bool) -> None:
+    """List forums and their members."""
+    emit(ctx.engine.identity.forums(), as_json, lambda fs: "\n".join(
+        f"{str(f['level'] or '-'):<2} {f['name']:<36} {', '.join(f['members'])}" for f in fs))
+
+
+@cli.command("load-org")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@needs_db
+@engine_errors
+def load_org(ctx: Context, file: str, as_json: bool) -> None:
+    """Load forums, housing organisations and users from a YAML file."""
+    counts = ctx.engine.identity.load_organisation(file)
+    emit(counts, as_json, lambda c: ", ".join(f"{v} {k}" for k, v in c.items()))
+
+
+@cli.command()
+@click.option("--quiet", is_flag=True, help="Do not print the demo logins.")
+@pass_ctx
+@engine_errors
+def demo(ctx: Context, quiet: bool) -> None:
+    """Initialise the database with the demo organisation, the KK processes and a few cases."""
+    from .demo import load_demo
+
+    summary = load_demo(ctx.engine, ORGANISATION, PROCESSES)
+    if not quiet:
+        click.echo(summary)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not fire timers from this process.")
+@pass_ctx
+@needs_db
+def serve(ctx: Context, host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the web application."""
+    from . import create_app
+
+    app = create_app(ctx.engine, {"ALMENFLOW_SCHEDULER": not no_scheduler})
+    click.echo(f"AlmenFlow on http://{host}:{port}/")
+    try:
+        from waitress import serve as waitress_serve
+    except ImportError:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    else:
+        waitress_serve(app, host=host, port=port, threads=8)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli(prog_name="almenflow")
+
+
+if __name__ == "__main__":
+    main()
