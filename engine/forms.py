@@ -95,8 +95,8 @@ def field_for(spec: dict[str, Any], locale: str = "da") -> fields.Field:
         field: fields.Field = fields.Integer(strict=False, validate=validators, **common)
     elif kind == "boolean":
         common["error_messages"]["invalid"] = m["invalid_bool"]
-        field = fields.Boolean(truthy={True, "true", "True", "1", 1, "on", "yes", "ja"},
-                               falsy={False, "false", "False", "0", 0, "off", "no", "nej", ""}, **common)
+        field = fields.Boolean(truthy={True, "true", "True", "1", "on", "yes", "ja"},
+                               falsy={False, "false", "False", "0", "off", "no", "nej", ""}, **common)
     elif kind == "date":
         common["error_messages"]["invalid"] = m["invalid_date"]
         field = _IsoDate(**common)

@@ -14,8 +14,15 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    StartEvent,
+)
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
@@ -25,20 +32,16 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
 )
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-from SpiffWorkflow.camunda.specs.user_task import Form
-from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.specs.defaults import (
-    BoundaryEvent,
-    IntermediateCatchEvent,
-    IntermediateThrowEvent,
-    StartEvent,
-)
-from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, is_timer_literal, names_to_python, timer_to_python, to_python
 from .scripting import ScriptCompileError, compile_restricted_source
-from .timers import ClockCycleTimerEventDefinition, ClockDurationTimerEventDefinition, ClockTimeDateEventDefinition
+from .timers import (
+    ClockCycleTimerEventDefinition,
+    ClockDurationTimerEventDefinition,
+    ClockTimeDateEventDefinition,
+)
 from .xml_loader import XmlRejected, parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -15,7 +15,11 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 
 from .parsing import AlmenMessageEventDefinition
-from .timers import ClockCycleTimerEventDefinition, ClockDurationTimerEventDefinition, ClockTimeDateEventDefinition
+from .timers import (
+    ClockCycleTimerEventDefinition,
+    ClockDurationTimerEventDefinition,
+    ClockTimeDateEventDefinition,
+)
 
 
 def _config() -> dict:

@@ -410,6 +410,21 @@ def demo(ctx: Context, quiet: bool) -> None:
 
 
 @cli.command()
+@click.option("--interval", default=30, type=int, help="Seconds between timer checks.")
+@pass_ctx
+@needs_db
+def worker(ctx: Context, interval: int) -> None:
+    """Fire timers in the foreground (run several against PostgreSQL to scale out)."""
+    import logging
+
+    from engine.worker import run_blocking
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    click.echo(f"worker: checking timers every {interval} s")
+    run_blocking(ctx.engine, interval)
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Do not fire timers from this process.")

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..models import AuditEvent, Comment
 from ..errors import InvalidInputError
+from ..models import AuditEvent, Comment
 from ..views import AuditView, _iso
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from ..execution import fire_due_timers
 from ..models import Definition, Instance
-from ..timers import parse_cycle
 from ..timers import next_due as timer_next_due
+from ..timers import parse_cycle
 
 
 class SchedulerService:

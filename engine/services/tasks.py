@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import ValidationError
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
 from ..errors import (
     FormValidationError,
