@@ -94,12 +94,13 @@ class Definition(Base):
 class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
-        Index("ix_instances_status_definition", "status", "definition_id"),
+        Index("ix_instances_status_id", "status", "id"),
+        Index("ix_instances_definition_id", "definition_id", "id"),
         Index("ix_instances_next_due", "next_due_at"),
         Index("ix_instances_started_at", "started_at"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
     business_key: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(20))
     state_json: Mapped[str] = mapped_column(Text)

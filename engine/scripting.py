@@ -7,6 +7,7 @@ and runs with a small whitelist of helpers and a CPU-time budget.
 
 from __future__ import annotations
 
+import ast
 import sys
 import time
 from collections import OrderedDict
@@ -124,7 +125,25 @@ def compile_restricted_source(mode: str, source: str) -> Any:
     result = compiler(source.strip() if mode == "eval" else source, "<script>")
     if result.errors:
         raise ScriptCompileError("; ".join(result.errors))
+    forbidden = _forbidden_constructs(source.strip() if mode == "eval" else source, mode)
+    if forbidden:
+        raise ScriptCompileError("; ".join(forbidden))
     return result.code
+
+
+# RestrictedPython compiles these and only fails when they run; refuse them when a diagram is deployed.
+_FORBIDDEN_CALLS = {"open", "exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals",
+                    "locals", "vars", "input", "breakpoint", "memoryview"}
+
+
+def _forbidden_constructs(source: str, mode: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source, mode=mode)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(f"Line {node.lineno}: import statements are not allowed.")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FORBIDDEN_CALLS:
+            found.append(f"Line {node.lineno}: {node.func.id}() is not allowed.")
+    return found
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..errors import (
@@ -43,6 +43,17 @@ def check_data(data: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"data is not plain JSON: {exc}") from None
     return data
+
+
+def _business_key_condition(pattern: str) -> Any:
+    """Exact match, or `prefix*` as an index-friendly range; other wildcards fall back to LIKE."""
+    if "*" not in pattern:
+        return Instance.business_key == pattern
+    prefix = pattern[:-1]
+    if pattern.endswith("*") and "*" not in prefix:
+        return (Instance.business_key >= prefix) & (Instance.business_key < prefix + "\U0010ffff")
+    return Instance.business_key.like(pattern.replace("%", r"\%").replace("_", r"\_").replace("*", "%"),
+                                      escape="\\")
 
 
 class RuntimeService:
@@ -202,24 +213,37 @@ class RuntimeService:
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
         with self._engine.db.transaction() as session:
-            q = select(Instance).join(Definition, Instance.definition_id == Definition.id)
+            conditions = []
             if status:
-                q = q.where(Instance.status == status)
-            if key:
-                q = q.where(Definition.key == key)
-            if version:
-                q = q.where(Definition.version == version)
+                conditions.append(Instance.status == status)
+            if key or version:
+                defs = select(Definition.id)
+                if key:
+                    defs = defs.where(Definition.key == key)
+                if version:
+                    defs = defs.where(Definition.version == version)
+                # Resolved first: a single id lets the (definition_id, id) index give the order too.
+                def_ids = list(session.scalars(defs))
+                conditions.append(Instance.definition_id == def_ids[0] if len(def_ids) == 1
+                                  else Instance.definition_id.in_(def_ids))
             if business_key:
-                q = q.where(Instance.business_key.like(business_key.replace("*", "%")))
+                conditions.append(_business_key_condition(business_key))
             if started_from:
-                q = q.where(Instance.started_at >= started_from)
+                conditions.append(Instance.started_at >= started_from)
             if started_to:
-                q = q.where(Instance.started_at < started_to)
+                conditions.append(Instance.started_at < started_to)
             if forum:
-                q = q.where(Instance.id.in_(select(HumanTask.instance_id).where(
+                conditions.append(Instance.id.in_(select(HumanTask.instance_id).where(
                     HumanTask.forum == forum, HumanTask.status == "open")))
-            total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
-            rows = session.scalars(q.order_by(Instance.id.desc()).limit(limit).offset(offset)).all()
+            total = session.scalar(select(func.count(Instance.id)).where(*conditions)) or 0
+            rows = session.scalars(
+                select(Instance).where(*conditions)
+                .options(load_only(Instance.id, Instance.status, Instance.business_key, Instance.started_at,
+                                   Instance.started_by, Instance.ended_at, Instance.next_due_at,
+                                   Instance.incident_message, Instance.definition_id, Instance.version),
+                         joinedload(Instance.definition).load_only(Definition.key, Definition.version,
+                                                                   Definition.name))
+                .order_by(Instance.id.desc()).limit(limit).offset(offset)).all()
             return [instance_summary(r) for r in rows], total
 
     # -- operations -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import ValidationError
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import (
     FormValidationError,
@@ -20,9 +20,13 @@ from ..errors import (
 )
 from ..execution import advance
 from ..forms import validate_form
-from ..models import HumanTask, Instance
+from ..models import Definition, HumanTask, Instance
 from ..views import TaskView
 from .runtime import check_data
+
+# Inbox rows need the case header, never the workflow state blob.
+INSTANCE_HEADER = (Instance.id, Instance.business_key, Instance.status, Instance.definition_id, Instance.version)
+DEFINITION_HEADER = (Definition.id, Definition.key, Definition.name, Definition.version)
 
 
 class TaskService:
@@ -33,7 +37,9 @@ class TaskService:
     def query(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
               status: str = "open", limit: int | None = None, offset: int = 0) -> list[TaskView]:
         with self._engine.db.transaction() as session:
-            q = select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
+            q = (select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
+                 .options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
+                          .joinedload(Instance.definition).load_only(*DEFINITION_HEADER)))
             if status != "all":
                 q = q.where(HumanTask.status == status)
             if forum is not None:

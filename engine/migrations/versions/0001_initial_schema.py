@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 03:58:30.707707
+Create Date: 2026-11-24 04:02:18.622824
 """
 from alembic import op
 import sqlalchemy as sa
@@ -126,10 +126,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_instances_business_key'), ['business_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_instances_definition_id'), ['definition_id'], unique=False)
+        batch_op.create_index('ix_instances_definition_id', ['definition_id', 'id'], unique=False)
         batch_op.create_index('ix_instances_next_due', ['next_due_at'], unique=False)
         batch_op.create_index('ix_instances_started_at', ['started_at'], unique=False)
-        batch_op.create_index('ix_instances_status_definition', ['status', 'definition_id'], unique=False)
+        batch_op.create_index('ix_instances_status_id', ['status', 'id'], unique=False)
 
     op.create_table('audit_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -227,10 +227,10 @@ def downgrade() -> None:
 
     op.drop_table('audit_events')
     with op.batch_alter_table('instances', schema=None) as batch_op:
-        batch_op.drop_index('ix_instances_status_definition')
+        batch_op.drop_index('ix_instances_status_id')
         batch_op.drop_index('ix_instances_started_at')
         batch_op.drop_index('ix_instances_next_due')
-        batch_op.drop_index(batch_op.f('ix_instances_definition_id'))
+        batch_op.drop_index('ix_instances_definition_id')
         batch_op.drop_index(batch_op.f('ix_instances_business_key'))
 
     op.drop_table('instances')
