@@ -105,7 +105,8 @@ def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
         for t in wf.get_tasks(state=state):
             data.update(t.data)
     data.update(wf.data)
-    data.pop("data_objects", None) if not data.get("data_objects") else None
+    if not data.get("data_objects"):
+        data.pop("data_objects", None)
     return json.loads(json.dumps(data, default=_json_default))
 
 

@@ -111,6 +111,10 @@ class ParsedProcess:
 class AlmenMessageEventDefinition(MessageEventDefinition):
     """A correlated message's variables become process variables (Camunda semantics)."""
 
+    def update_internal_data(self, my_task: Any, event: Any) -> None:
+        # Camunda's dialect forces a "<task>_Response" variable; keep the payload as sent.
+        my_task.internal_data[self.name] = event.payload
+
     def update_task_data(self, my_task: Any) -> None:
         event_data = my_task.internal_data.get(self.name) or {}
         payload = event_data.get("payload")
