@@ -14,9 +14,11 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     IntermediateCatchEvent,
@@ -30,9 +32,14 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
 )
-from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import BusinessRuleTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.multiinstance_task import ParallelMultiInstanceTask as CamundaParallelMI
+from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask as CamundaSequentialMI
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
+from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, is_timer_literal, names_to_python, timer_to_python, to_python
@@ -192,10 +199,60 @@ class AlmenUserTaskParser(UserTaskParser):
         return extensions
 
 
+class AlmenBusinessRuleTask(BusinessRuleTask):
+    """With camunda:resultVariable the decision result goes into that variable, shaped by
+    camunda:mapDecisionResult (resultList by default), and nothing else is set, as in Camunda 7.
+    Without it, SpiffWorkflow's behaviour stays: the outputs are merged into the task data."""
+
+    def _run_hook(self, my_task: Any) -> bool:
+        ext = getattr(self, "extensions", None) or {}
+        variable = ext.get("camunda:resultVariable")
+        if not variable:
+            return super()._run_hook(my_task)
+        try:
+            table = self.dmnEngine.decision_table
+            rules = self.dmnEngine.decide(my_task)
+            if str(table.hit_policy).upper() not in ("COLLECT", "RULE ORDER", "OUTPUT ORDER"):
+                rules = rules[:1]
+            rows = [rule.output_as_dict(my_task) for rule in rules]
+        except SpiffWorkflowException:
+            raise
+        except Exception as exc:
+            raise WorkflowTaskException(str(exc), task=my_task, exception=exc) from exc
+        mapping = ext.get("camunda:mapDecisionResult") or "resultList"
+        if mapping == "singleEntry":
+            value: Any = next(iter(rows[0].values()), None) if rows else None
+        elif mapping == "singleResult":
+            value = rows[0] if rows else None
+        elif mapping == "collectEntries":
+            value = [next(iter(row.values()), None) for row in rows]
+        else:
+            value = rows
+        my_task.data[variable] = value
+        return super(BusinessRuleTaskMixin, self)._run_hook(my_task)
+
+
+class AlmenBusinessRuleTaskParser(BusinessRuleTaskParser):
+    def create_task(self) -> Any:  # SpiffWorkflow's parser ignores the configured spec class
+        decision_ref = self.get_decision_ref(self.node)
+        return self.spec_class(self.spec, self.bpmn_id,
+                               dmnEngine=self.process_parser.parser.get_engine(decision_ref, self.node),
+                               **self.bpmn_attributes)
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        for attr in ("resultVariable", "mapDecisionResult"):
+            value = self.node.get(f"{{{CAMUNDA_NS}}}{attr}")
+            if value:
+                extensions[f"camunda:{attr}"] = value.strip()
+        return extensions
+
+
 class AlmenParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = dict(CamundaParser.OVERRIDE_PARSER_CLASSES)
     OVERRIDE_PARSER_CLASSES.update({
         full_tag("userTask"): (AlmenUserTaskParser, UserTask),
+        full_tag("businessRuleTask"): (AlmenBusinessRuleTaskParser, AlmenBusinessRuleTask),
         full_tag("startEvent"): (_StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (_CatchParser, IntermediateCatchEvent),
         full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),
@@ -494,6 +551,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
             if len(spec.task_specs) <= 3:
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
+            _store_multiinstance_collections(_all_task_specs(spec, subs))
             decisions = sorted({ts.dmnEngine.decision_table.id for ts in _all_task_specs(spec, subs)
                                 if hasattr(ts, "dmnEngine")})
             calls = sorted(subs.keys())
@@ -502,6 +560,18 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
     if problems:
         raise DeploymentError(problems)
     return result
+
+
+def _store_multiinstance_collections(task_specs: list[Any]) -> None:
+    """SpiffWorkflow's Camunda multi-instance (camunda:collection) points its input at the collection
+    only in memory when it starts; after a save and reload the collection counted as a separate output
+    and every item was appended to it again. Put the input in the stored spec instead."""
+    for ts in task_specs:
+        if isinstance(ts, CamundaParallelMI | CamundaSequentialMI) and ts.cardinality is None \
+                and ts.data_output is not None and ts.data_input is None:
+            ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
+            if ts.output_item is not None:
+                ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
 
 
 def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:

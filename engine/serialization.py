@@ -13,8 +13,9 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
-from .parsing import AlmenMessageEventDefinition
+from .parsing import AlmenBusinessRuleTask, AlmenMessageEventDefinition
 from .timers import (
     ClockCycleTimerEventDefinition,
     ClockDurationTimerEventDefinition,
@@ -28,6 +29,7 @@ def _config() -> dict:
     config[ClockDurationTimerEventDefinition] = TimerConditionalEventDefinitionConverter
     config[ClockCycleTimerEventDefinition] = TimerConditionalEventDefinitionConverter
     config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
+    config[AlmenBusinessRuleTask] = BaseBusinessRuleTaskConverter
     return config
 
 

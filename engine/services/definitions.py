@@ -82,7 +82,8 @@ class DefinitionService:
                 session.add(rows[lr.resource.name])
             session.flush()
             for proc in parsed:
-                content_hash = self._content_hash(proc, session)
+                spec_json = self._engine.codec.spec_json(proc.spec, proc.subprocess_specs)
+                content_hash = self._content_hash(proc, spec_json)
                 latest = self._latest(session, proc.key)
                 if latest is not None and latest.content_hash == content_hash:
                     unchanged.append(DefinitionInfo.of(latest))
@@ -91,7 +92,7 @@ class DefinitionService:
                     key=proc.key, version=(latest.version + 1) if latest else 1, name=proc.name,
                     resource_id=rows[proc.resource.name].id, deployment_id=deployment.id,
                     content_hash=content_hash,
-                    spec_json=self._engine.codec.spec_json(proc.spec, proc.subprocess_specs),
+                    spec_json=spec_json,
                     deployed_by=user, deployed_at=now)
                 self._apply_start_trigger(session, definition, proc, latest)
                 session.add(definition)
@@ -146,12 +147,14 @@ class DefinitionService:
                               .order_by(ResourceRow.id.desc()).limit(1))
 
     @staticmethod
-    def _content_hash(proc: ParsedProcess, session: Session) -> str:
-        # A process changes when its file changes or a decision/called process it uses changes.
+    def _content_hash(proc: ParsedProcess, spec_json: str) -> str:
+        # A process changes when its file changes or a decision/called process it uses changes: the
+        # spec embeds the decision tables and called processes, so their content is hashed too.
         h = hashlib.sha256(proc.resource.content)
         h.update(proc.key.encode())
         for decision in proc.uses_decisions:
             h.update(decision.encode())
+        h.update(spec_json.encode())
         return h.hexdigest()
 
     def _apply_start_trigger(self, session: Session, definition: Definition, proc: ParsedProcess,

@@ -209,6 +209,7 @@ class RuntimeService:
     def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
              version: int | None = None, started_from: datetime | None = None,
              started_to: datetime | None = None, forum: str | None = None,
+             started_by: str | None = None,
              limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
@@ -232,6 +233,8 @@ class RuntimeService:
                 conditions.append(Instance.started_at >= started_from)
             if started_to:
                 conditions.append(Instance.started_at < started_to)
+            if started_by:
+                conditions.append(Instance.started_by == started_by)
             if forum:
                 conditions.append(Instance.id.in_(select(HumanTask.instance_id).where(
                     HumanTask.forum == forum, HumanTask.status == "open")))

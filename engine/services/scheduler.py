@@ -5,7 +5,7 @@ of workers can call run_due concurrently and each timer fires exactly once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,17 +26,21 @@ class SchedulerService:
         value = str(self._engine.script_engine.environment.evaluate(expression, {}))
         return self._next_start(value, None)
 
-    def _next_start(self, value: str, after: datetime | None) -> datetime | None:
+    def _next_start(self, value: str, after: datetime | None, anchor: datetime | None = None) -> datetime | None:
+        """The first start after `after` (and after now: missed starts are skipped, not caught up).
+        A cycle counts from `anchor` (the deployment), so R3/PT1H starts three times in all."""
         now = self._engine.clock.now()
         if value.upper().startswith("R"):
-            cycles, start, duration = parse_cycle(value, now)
-            when, fired = start, 0
-            while after is not None and when <= after:
-                when += duration
-                fired += 1
-                if cycles != -1 and fired >= cycles:
-                    return None
-            return when
+            cycles, start, duration = parse_cycle(value, anchor or now)
+            if after is None:
+                return start
+            if duration <= timedelta(0):
+                return None
+            floor = max(after, now)
+            index = 0 if start > floor else (floor - start) // duration + 1
+            if cycles != -1 and index >= cycles:
+                return None
+            return start + index * duration
         if after is not None:
             return None  # a date or duration start fires once
         return timer_next_due(value, now)
@@ -86,7 +90,7 @@ class SchedulerService:
                     return started
                 due = definition.next_start_at
                 value = str(self._engine.script_engine.environment.evaluate(definition.start_timer, {}))
-                definition.next_start_at = self._next_start(value, due)
+                definition.next_start_at = self._next_start(value, due, definition.deployed_at)
                 inst = self._engine.runtime.start_in(session, definition, None, {}, user=None)
                 self._engine.projector.audit(session, inst, "timer_fired", user=None,
                                              details={"start_timer": definition.start_timer})

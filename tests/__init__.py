@@ -1,0 +1,1 @@
+"""AlmenFlow test suite."""

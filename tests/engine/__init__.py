@@ -1,0 +1,1 @@
+"""Engine tests: real SQLite files, a frozen clock, no mocks."""
