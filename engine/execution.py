@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .expressions import names_to_python, timer_to_python
-from .models import AuditEvent, HumanTask, Instance, Wait
+from .models import AuditEvent, HumanTask, Instance, TaskCandidate, Wait
 from .parsing import public_id
 from .timers import next_due
 
@@ -193,6 +193,8 @@ class Projector:
             row = self._new_task_row(inst, task, now)
             session.add(row)
             session.flush()
+            for forum in dict.fromkeys(row.candidate_groups or []):
+                session.add(TaskCandidate(task_id=row.id, forum=forum))
             self.audit(session, inst, "task_created", user=None, element_id=row.element_id, task_id=row.id,
                        details={"name": row.name, "forum": row.forum})
 

@@ -146,6 +146,15 @@ class HumanTask(Base):
     instance: Mapped[Instance] = relationship()
 
 
+class TaskCandidate(Base):
+    """One row per candidate forum of a task, so every candidate forum's inbox finds it by index."""
+
+    __tablename__ = "task_candidates"
+    __table_args__ = (Index("ix_task_candidates_forum_task", "forum", "task_id"),)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
+    forum: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 class Wait(Base):
     """Projection of what an instance waits for besides people: timers and messages."""
 

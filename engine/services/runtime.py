@@ -21,7 +21,7 @@ from ..errors import (
     OptimisticLockingError,
 )
 from ..execution import StepResult, advance
-from ..models import AuditEvent, Definition, HumanTask, Instance, Wait
+from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
 
@@ -236,8 +236,9 @@ class RuntimeService:
             if started_by:
                 conditions.append(Instance.started_by == started_by)
             if forum:
-                conditions.append(Instance.id.in_(select(HumanTask.instance_id).where(
-                    HumanTask.forum == forum, HumanTask.status == "open")))
+                conditions.append(Instance.id.in_(
+                    select(HumanTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
+                    .where(TaskCandidate.forum == forum, HumanTask.status == "open")))
             total = session.scalar(select(func.count(Instance.id)).where(*conditions)) or 0
             rows = session.scalars(
                 select(Instance).where(*conditions)

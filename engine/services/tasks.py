@@ -20,7 +20,7 @@ from ..errors import (
 )
 from ..execution import advance
 from ..forms import validate_form
-from ..models import Definition, HumanTask, Instance
+from ..models import Definition, HumanTask, Instance, TaskCandidate
 from ..views import TaskView
 from .runtime import check_data
 
@@ -43,13 +43,14 @@ class TaskService:
             if status != "all":
                 q = q.where(HumanTask.status == status)
             if forum is not None:
-                q = q.where(HumanTask.forum == forum)
+                q = q.where(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum == forum)))
             if instance_id is not None:
                 q = q.where(HumanTask.instance_id == instance_id)
             if user is not None:
                 forums = self._engine.identity.forums_of(user, session)
-                q = q.where(or_(HumanTask.assignee == user,
-                                HumanTask.forum.in_(forums) if forums else False))
+                candidates = select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))
+                q = q.where(or_(HumanTask.assignee == user, HumanTask.id.in_(candidates)) if forums
+                            else HumanTask.assignee == user)
             q = q.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
             if limit:
                 q = q.limit(limit).offset(offset)
