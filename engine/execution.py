@@ -14,7 +14,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -84,10 +84,13 @@ def timer_due(task: Any, now: datetime) -> datetime | None:
 
 
 def fire_due_timers(wf: BpmnWorkflow, now: datetime) -> StepResult:
-    fired = [public_id(t.task_spec.bpmn_id) for t in timer_tasks(wf)
-             if (due := timer_due(t, now)) is not None and due <= now]
+    due_now = [t for t in timer_tasks(wf) if (due := timer_due(t, now)) is not None and due <= now]
+    # One-shot timers are audited from the workflow state (newly_fired_timers); a cycle timer keeps
+    # waiting after each firing, so its firings are counted here.
+    fired = [public_id(t.task_spec.bpmn_id) for t in due_now
+             if isinstance(t.task_spec.event_definition, CycleTimerEventDefinition)]
     result = StepResult()
-    if fired:
+    if due_now:
         try:
             wf.refresh_timers()
         except SpiffWorkflowException as exc:
@@ -95,6 +98,22 @@ def fire_due_timers(wf: BpmnWorkflow, now: datetime) -> StepResult:
         result = advance(wf)
     result.fired_timers = fired
     return result
+
+
+def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
+    """One-shot timers that fired since the last save, wherever they fired (at start, in run_due,
+    after a message...). Each is marked so it is reported once."""
+    fired = []
+    for workflow in [wf, *wf.subprocesses.values()]:
+        for task in workflow.get_tasks(state=TaskState.COMPLETED):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if (isinstance(definition, TimerEventDefinition)
+                    and not isinstance(definition, CycleTimerEventDefinition)
+                    and not task.internal_data.get("audited")):
+                # A catching timer only completes by firing (SpiffWorkflow resets event_fired after).
+                task.internal_data["audited"] = True
+                fired.append(public_id(task.task_spec.bpmn_id))
+    return fired
 
 
 def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
@@ -146,9 +165,8 @@ class Projector:
     def persist(self, session: Session, inst: Instance, wf: BpmnWorkflow, *, user: str | None,
                 step: StepResult | None = None) -> None:
         now = self.clock.now()
-        if step and step.fired_timers:
-            for element in step.fired_timers:
-                self.audit(session, inst, "timer_fired", user=None, element_id=element)
+        for element in (step.fired_timers if step else []) + newly_fired_timers(wf):
+            self.audit(session, inst, "timer_fired", user=None, element_id=element)
         inst.state_json = self.codec.dump(wf)
         inst.variables = snapshot_variables(wf)
         if step and step.incident:

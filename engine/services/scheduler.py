@@ -69,10 +69,11 @@ class SchedulerService:
         return count
 
     def _fire(self, session: Session, inst: Instance, now: datetime) -> None:
+        before = inst.state_json
         wf = self._engine.runtime.load(session, inst)
         step = fire_due_timers(wf, now)
         self._engine.projector.persist(session, inst, wf, user=None, step=step)
-        if inst.next_due_at is not None and inst.next_due_at <= now and not step.fired_timers:
+        if inst.next_due_at is not None and inst.next_due_at <= now and inst.state_json == before:
             inst.next_due_at = None  # a timer that cannot fire must not be picked up in a loop
 
     def _start_timer_processes(self) -> int:

@@ -245,3 +245,17 @@ def test_suspended_instances_timers_do_not_fire(engine, clock):
     engine.runtime.resume(inst.id, user="admin")
     assert engine.scheduler.run_due()["fired"] == 1
     assert engine.runtime.get(inst.id).status == "completed"
+
+
+def test_a_timer_already_due_at_start_fires_at_once_and_is_audited(engine):
+    engine.definitions.deploy([res(doc(
+        "gammel", start("s"),
+        '<bpmn:intermediateCatchEvent id="frist"><bpmn:timerEventDefinition>'
+        '<bpmn:timeDate>2026-01-01T00:00:00Z</bpmn:timeDate></bpmn:timerEventDefinition>'
+        '</bpmn:intermediateCatchEvent>', end("e"), chain("s", "frist", "e")))])
+    view = engine.runtime.start("gammel")
+    assert view.status == "completed"
+    fired = [h for h in view.history if h.type == "timer_fired"]
+    assert [h.element_id for h in fired] == ["frist"]
+    assert engine.scheduler.run_due() == {"fired": 0, "started": 0}
+    assert [h.type for h in engine.runtime.get(view.id).history].count("timer_fired") == 1
