@@ -16,6 +16,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
@@ -43,6 +44,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, is_timer_literal, names_to_python, timer_to_python, to_python
+from .gateways import LoopSafeParallelGateway
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -253,6 +255,7 @@ class AlmenParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES.update({
         full_tag("userTask"): (AlmenUserTaskParser, UserTask),
         full_tag("businessRuleTask"): (AlmenBusinessRuleTaskParser, AlmenBusinessRuleTask),
+        full_tag("parallelGateway"): (GatewayParser, LoopSafeParallelGateway),
         full_tag("startEvent"): (_StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (_CatchParser, IntermediateCatchEvent),
         full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),

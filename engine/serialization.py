@@ -11,10 +11,12 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import ParallelGatewayConverter
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
+from .gateways import LoopSafeParallelGateway
 from .parsing import AlmenBusinessRuleTask, AlmenMessageEventDefinition
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -30,6 +32,7 @@ def _config() -> dict:
     config[ClockCycleTimerEventDefinition] = TimerConditionalEventDefinitionConverter
     config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
     config[AlmenBusinessRuleTask] = BaseBusinessRuleTaskConverter
+    config[LoopSafeParallelGateway] = ParallelGatewayConverter
     return config
 
 
