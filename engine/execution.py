@@ -39,13 +39,6 @@ class StepResult:
     fired_timers: list[str] = field(default_factory=list)
 
 
-def all_tasks(wf: BpmnWorkflow, state: int) -> list[Any]:
-    tasks = list(wf.get_tasks(state=state))
-    for sub in wf.subprocesses.values():
-        tasks.extend(sub.get_tasks(state=state))
-    return tasks
-
-
 def advance(wf: BpmnWorkflow) -> StepResult:
     """Run engine steps until only people, timers or messages remain, or a script fails."""
     try:
@@ -64,6 +57,16 @@ def _exception_text(exc: Exception) -> str:
     notes = getattr(exc, "__notes__", None) or []
     extra = [n for n in notes if n not in text]
     return text + (" (" + "; ".join(extra) + ")" if extra else "")
+
+
+def every_task(wf: BpmnWorkflow, state: int | None = None) -> list[Any]:
+    """Tasks of the workflow and of all its subprocesses, completed ones included, each once.
+    (BpmnWorkflow.get_tasks descends only into subprocesses that are still running.)"""
+    kwargs = {"skip_subprocesses": True} | ({"state": state} if state is not None else {})
+    tasks = list(wf.get_tasks(**kwargs))
+    for sub in wf.subprocesses.values():
+        tasks.extend(sub.get_tasks(**kwargs))
+    return tasks
 
 
 def timer_tasks(wf: BpmnWorkflow) -> list[Any]:
@@ -104,15 +107,14 @@ def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
     """One-shot timers that fired since the last save, wherever they fired (at start, in run_due,
     after a message...). Each is marked so it is reported once."""
     fired = []
-    for workflow in [wf, *wf.subprocesses.values()]:
-        for task in workflow.get_tasks(state=TaskState.COMPLETED):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if (isinstance(definition, TimerEventDefinition)
-                    and not isinstance(definition, CycleTimerEventDefinition)
-                    and not task.internal_data.get("audited")):
-                # A catching timer only completes by firing (SpiffWorkflow resets event_fired after).
-                task.internal_data["audited"] = True
-                fired.append(public_id(task.task_spec.bpmn_id))
+    for task in every_task(wf, TaskState.COMPLETED):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if (isinstance(definition, TimerEventDefinition)
+                and not isinstance(definition, CycleTimerEventDefinition)
+                and not task.internal_data.get("audited")):
+            # A catching timer only completes by firing (SpiffWorkflow resets event_fired after).
+            task.internal_data["audited"] = True
+            fired.append(public_id(task.task_spec.bpmn_id))
     return fired
 
 
@@ -196,7 +198,7 @@ class Projector:
         if inst.id is None:
             session.flush()
         ready = {} if inst.status in ("completed", "terminated") else {
-            str(t.id): t for t in all_tasks(wf, TaskState.READY) if t.task_spec.manual}
+            str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
         open_rows = session.scalars(select(HumanTask).where(
             HumanTask.instance_id == inst.id, HumanTask.status == "open")).all()
         known = {row.spiff_task_id for row in open_rows}

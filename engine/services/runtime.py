@@ -20,7 +20,7 @@ from ..errors import (
     NotFoundError,
     OptimisticLockingError,
 )
-from ..execution import StepResult, advance
+from ..execution import StepResult, advance, every_task
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
@@ -193,15 +193,14 @@ class RuntimeService:
         wf = self.load(session, inst)
         completed: set[str] = set()
         active: set[str] = set()
-        for workflow in [wf, *wf.subprocesses.values()]:
-            for task in workflow.get_tasks():
-                bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-                if not bpmn_id:
-                    continue
-                if task.state == TaskState.COMPLETED:
-                    completed.add(public_id(bpmn_id))
-                elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
-                    active.add(public_id(bpmn_id))
+        for task in every_task(wf):
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            if task.state == TaskState.COMPLETED:
+                completed.add(public_id(bpmn_id))
+            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
+                active.add(public_id(bpmn_id))
         if inst.incident_element_id:
             active.add(inst.incident_element_id)
         return sorted(completed - active), sorted(active)
@@ -300,7 +299,7 @@ class RuntimeService:
             if inst.status != "incident":
                 raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
             wf = self.load(session, inst)
-            failed = [t for w in [wf, *wf.subprocesses.values()] for t in w.get_tasks(state=TaskState.ERROR)]
+            failed = wf.get_tasks(state=TaskState.ERROR)
             for task in failed:
                 if data:
                     task.data.update(data)
