@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -25,6 +26,8 @@ from .expressions import names_to_python, timer_to_python
 from .models import AuditEvent, HumanTask, Instance, TaskCandidate, Wait
 from .parsing import public_id
 from .timers import next_due
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
 
 @dataclass
@@ -157,6 +160,24 @@ def form_fields(task_spec: Any) -> list[dict[str, Any]]:
     return fields
 
 
+LABEL_KEYS = ("navn", "name", "organisation", "lokaludvalg", "udvalg", "forvaltning", "titel", "title")
+
+
+def _label_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in LABEL_KEYS:
+            if isinstance(value.get(key), str):
+                return value[key]
+    return None
+
+
+def end_of_day(day: date) -> datetime:
+    """A deadline given as a date means the end of that working day in Copenhagen."""
+    return datetime(day.year, day.month, day.day, 16, 0, tzinfo=COPENHAGEN).astimezone(UTC)
+
+
 class Projector:
     """Writes a workflow's state and everything derived from it in the caller's session."""
 
@@ -238,12 +259,18 @@ class Projector:
 
     @staticmethod
     def _instance_label(task: Any) -> str | None:
-        parent = task.parent
-        if parent is None or not isinstance(parent.task_spec, MultiInstanceTask):
-            return None
-        item = parent.task_spec.input_item or parent.task_spec.output_item
-        value = task.data.get(item.bpmn_id) if item is not None else None
-        return value if isinstance(value, str) else None
+        """The item a multi-instance task or sub-process runs for ("Lokaludvalg Valby", "fsb")."""
+        current = task
+        for _ in range(10):
+            parent = current.parent
+            if parent is not None and isinstance(parent.task_spec, MultiInstanceTask):
+                item = parent.task_spec.input_item or parent.task_spec.output_item
+                return _label_of(current.data.get(item.bpmn_id)) if item is not None else None
+            parent_id = getattr(current.workflow, "parent_task_id", None)
+            if parent_id is None:
+                return None
+            current = current.workflow.top_workflow.get_task_from_id(parent_id)
+        return None
 
     @staticmethod
     def _evaluate_names(engine: Any, task: Any, raw: str | None) -> list[str]:
@@ -266,8 +293,11 @@ class Projector:
             if isinstance(value, datetime):
                 return value if value.tzinfo else value.replace(tzinfo=UTC)
             if isinstance(value, date):
-                return datetime(value.year, value.month, value.day, 16, 0, tzinfo=UTC)
-            return next_due(str(value), now)
+                return end_of_day(value)
+            text = str(value).strip()
+            if len(text) == 10 and text[4] == "-" and text[7] == "-":
+                return end_of_day(date.fromisoformat(text))
+            return next_due(text, now)
         except Exception:
             return None
 

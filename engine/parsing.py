@@ -9,6 +9,7 @@ camunda:candidateGroups / assignee / dueDate -> serialisable spec dicts.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .errors import DeploymentError, Problem
-from .expressions import ExpressionError, is_timer_literal, names_to_python, timer_to_python, to_python
+from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
 from .gateways import LoopSafeParallelGateway
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
@@ -339,6 +340,12 @@ def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
         problems.append(Problem(filename, public_id(_owner_id(el)), message))
 
     ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    bpmn_ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")
+                and etree.QName(el).namespace == BPMN_NS}
+    for form_field in root.iter(f"{{{CAMUNDA_NS}}}formField"):
+        if form_field.get("id") in bpmn_ids:
+            problem(form_field, f"form field id '{form_field.get('id')}' is also the id of a diagram element; "
+                                "rename one of them")
     flows = {f.get("id") for f in root.iter(f"{{{BPMN_NS}}}sequenceFlow")}
     for el in root.iter(f"{{{BPMN_NS}}}incoming", f"{{{BPMN_NS}}}outgoing"):
         ref = (el.text or "").strip()
@@ -446,12 +453,17 @@ def _translate(el: Any, fn: Any, problem: Any) -> None:
         el.text = python
 
 
+# Quartz/Unix cron: 5 to 7 fields of digits, *, ?, /, -, L, W, # or month/day names.
+_CRON = re.compile(r"^(?:[0-9*?/,#LW-]+|[A-Z]{3}(?:-[A-Z]{3})?)(?:\s+(?:[0-9*?/,#LW-]+|[A-Z]{3}(?:[-,][A-Z]{3})*)){4,6}$",
+                   re.IGNORECASE)
+
+
 def _translate_timer(el: Any, name: str, problem: Any) -> None:
     text = (el.text or "").strip()
     if not text:
         problem(el, f"the timer's {name} is empty")
         return
-    if len(text.split()) >= 5 and not is_timer_literal(text):
+    if _CRON.match(text):
         problem(el, f"cron expression '{text}' is not supported; use ISO 8601 (e.g. R/PT5M)")
         return
     _translate(el, timer_to_python, problem)
@@ -555,7 +567,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
             _store_multiinstance_collections(_all_task_specs(spec, subs))
-            decisions = sorted({ts.dmnEngine.decision_table.id for ts in _all_task_specs(spec, subs)
+            decisions = sorted({_decision_id(parser, ts) for ts in _all_task_specs(spec, subs)
                                 if hasattr(ts, "dmnEngine")})
             calls = sorted(subs.keys())
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
@@ -575,6 +587,14 @@ def _store_multiinstance_collections(task_specs: list[Any]) -> None:
             ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
             if ts.output_item is not None:
                 ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
+
+
+def _decision_id(parser: Any, task_spec: Any) -> str:
+    table = task_spec.dmnEngine.decision_table
+    for decision_id, dmn_parser in parser.dmn_parsers.items():
+        if any(t is table for t in getattr(dmn_parser.decision, "decisionTables", [])):
+            return decision_id
+    return table.id
 
 
 def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:

@@ -223,6 +223,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
 
     def _scope(self, context: dict, external_context: dict | None) -> dict:
         scope = dict(self.globals)
+        # var("x", default) reads a variable that may not be set (optional form fields are not).
+        scope["var"] = lambda name, default=None: context.get(name, default)
         if external_context:
             scope.update(external_context)
         scope.update(context)
