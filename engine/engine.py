@@ -37,6 +37,7 @@ class Engine:
         self.history = HistoryService(self)
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
+        self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod
     def create(cls, url: str | None = None, clock: Clock | None = None, **kwargs: object) -> Engine:

@@ -143,21 +143,7 @@ def _json_default(value: Any) -> Any:
 
 
 def form_fields(task_spec: Any) -> list[dict[str, Any]]:
-    form = getattr(task_spec, "form", None)
-    fields = []
-    for f in getattr(form, "fields", []) or []:
-        props = {p.id: p.value for p in f.properties}
-        validation = {v.name: v.config for v in f.validation}
-        fields.append({
-            "id": f.id,
-            "label": f.label or f.id,
-            "type": (f.type or "string"),
-            "default": f.default_value,
-            "options": [{"id": o.id, "name": o.name} for o in getattr(f, "options", [])],
-            "validation": validation,
-            "properties": props,
-        })
-    return fields
+    return list((getattr(task_spec, "extensions", None) or {}).get("form") or [])
 
 
 LABEL_KEYS = ("navn", "name", "organisation", "lokaludvalg", "udvalg", "forvaltning", "titel", "title")
@@ -184,12 +170,15 @@ class Projector:
     def __init__(self, codec: Any, clock: Any) -> None:
         self.codec = codec
         self.clock = clock
+        # Set by the Engine to RuntimeService.dispatch_thrown: delivers messages to other instances.
+        self.dispatcher: Any = None
 
     def persist(self, session: Session, inst: Instance, wf: BpmnWorkflow, *, user: str | None,
                 step: StepResult | None = None) -> None:
         now = self.clock.now()
         for element in (step.fired_timers if step else []) + newly_fired_timers(wf):
             self.audit(session, inst, "timer_fired", user=None, element_id=element)
+        thrown = wf.get_events()  # messages nothing in this instance caught: for other instances
         inst.state_json = self.codec.dump(wf)
         inst.variables = snapshot_variables(wf)
         if step and step.incident:
@@ -205,6 +194,8 @@ class Projector:
             self.audit(session, inst, "completed", user=user)
         self._sync_tasks(session, inst, wf, now, user)
         self._sync_waits(session, inst, wf, now)
+        if thrown and self.dispatcher is not None:
+            self.dispatcher(session, inst, thrown, user)
 
     def audit(self, session: Session, inst: Instance | None, type_: str, *, user: str | None,
               element_id: str | None = None, task_id: int | None = None,

@@ -88,6 +88,7 @@ class Definition(Base):
     start_timer: Mapped[str | None] = mapped_column(String(255))
     start_message: Mapped[str | None] = mapped_column(String(255), index=True)
     next_start_at: Mapped[datetime | None] = mapped_column(index=True)
+    start_form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     resource: Mapped[Resource] = relationship()
 
 

@@ -9,6 +9,7 @@ camunda:candidateGroups / assignee / dueDate -> serialisable spec dicts.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,7 @@ class ParsedProcess:
     uses_decisions: list[str]
     calls: list[str]
     start_trigger: dict[str, str] | None = None
+    start_form: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- SpiffWorkflow parser extensions -------------------------------------------------------
@@ -135,7 +137,10 @@ class AlmenMessageEventDefinition(MessageEventDefinition):
             my_task.set_data(**payload)
 
     def throw(self, my_task: Any) -> None:
-        payload = my_task.workflow.script_engine.evaluate(my_task, self.expression) if self.expression else {}
+        # Without camunda:expression the message carries the sender's variables, so a process started
+        # by it begins with the case as it stands.
+        payload = (my_task.workflow.script_engine.evaluate(my_task, self.expression) if self.expression
+                   else json.loads(json.dumps(my_task.data, default=str)))
         event = BpmnEvent(self, payload={"payload": payload, "result_var": self.result_var})
         my_task.workflow.top_workflow.catch(event)
 
@@ -161,8 +166,34 @@ class _ClockTimerMixin:
                                            parsed.result_var)
 
 
+def parse_form_fields(node: Any) -> list[dict[str, Any]]:
+    """camunda:formData of a user task or start event as plain field dicts (what forms.py validates)."""
+    fields = []
+    for f in node.xpath("./bpmn:extensionElements/camunda:formData/camunda:formField", namespaces=NS):
+        properties, validation, options = {}, {}, []
+        for child in f:
+            if not isinstance(child.tag, str):
+                continue
+            local = _local(child)
+            if local == "properties":
+                properties.update({p.get("id"): p.get("value") for p in child if isinstance(p.tag, str)})
+            elif local == "validation":
+                validation.update({c.get("name"): c.get("config") for c in child if isinstance(c.tag, str)})
+            elif local == "value":
+                options.append({"id": child.get("id"), "name": child.get("name") or child.get("id")})
+        fields.append({"id": f.get("id"), "label": f.get("label") or f.get("id"), "type": f.get("type") or "string",
+                       "default": f.get("defaultValue"), "options": options, "validation": validation,
+                       "properties": properties})
+    return fields
+
+
 class _StartParser(_ClockTimerMixin, CamundaStartEventParser):
-    pass
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        form = parse_form_fields(self.node)
+        if form:
+            extensions["form"] = form
+        return extensions
 
 
 class _CatchParser(_ClockTimerMixin, CamundaIntermediateCatchEventParser):
@@ -199,6 +230,7 @@ class AlmenUserTaskParser(UserTaskParser):
         doc = first(self.xpath("./bpmn:documentation"))
         if doc is not None and doc.text:
             extensions["documentation"] = doc.text.strip()
+        extensions["form"] = parse_form_fields(self.node)
         return extensions
 
 
@@ -570,8 +602,10 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
             decisions = sorted({_decision_id(parser, ts) for ts in _all_task_specs(spec, subs)
                                 if hasattr(ts, "dmnEngine")})
             calls = sorted(subs.keys())
+            start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
+                               if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
-                                        decisions, calls, loaded.start_triggers.get(pid)))
+                                        decisions, calls, loaded.start_triggers.get(pid), start_form))
     if problems:
         raise DeploymentError(problems)
     return result

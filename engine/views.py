@@ -23,6 +23,7 @@ class DefinitionInfo:
     deployed_at: str | None
     resource_name: str
     start_trigger: dict[str, Any] | None = None
+    start_form: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, d: Definition) -> DefinitionInfo:
@@ -31,7 +32,8 @@ class DefinitionInfo:
             trigger = {"kind": "timer", "expression": d.start_timer, "next": _iso(d.next_start_at)}
         elif d.start_message:
             trigger = {"kind": "message", "name": d.start_message}
-        return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger)
+        return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger,
+                   list(d.start_form or []))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

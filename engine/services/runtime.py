@@ -7,13 +7,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from marshmallow import ValidationError
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..errors import (
+    FormValidationError,
     InvalidInputError,
     InvalidStateError,
     MessageCorrelationError,
@@ -21,6 +24,7 @@ from ..errors import (
     OptimisticLockingError,
 )
 from ..execution import StepResult, advance, every_task
+from ..forms import validate_form
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
@@ -95,6 +99,20 @@ class RuntimeService:
             instance_id = inst.id
         return self.get(instance_id)
 
+    def start_with_form(self, key: str, data: dict[str, Any] | None, user: str | None,
+                        business_key: str | None = None, locale: str = "da") -> InstanceView:
+        """Start from a submitted start form: the data is validated against the start event's
+        camunda:formData first (field-level errors, nothing started)."""
+        data = check_data(data)
+        with self._engine.db.transaction() as session:
+            definition = self._engine.definitions.find(session, key)
+            try:
+                cleaned = validate_form(list(definition.start_form or []), data, locale)
+            except ValidationError as exc:
+                raise FormValidationError(exc.normalized_messages()) from None
+            instance_id = self.start_in(session, definition, business_key, cleaned, user).id
+        return self.get(instance_id)
+
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
         spec, subs = self._engine.codec.specs_from_json(definition.spec_json)
@@ -119,47 +137,73 @@ class RuntimeService:
         """Deliver message `name` to the instance(s) waiting for it (filtered by business key), or
         start the process whose start event is that message. Nothing waiting is an error."""
         data = check_data(data)
+        return self.retrying(lambda session: self.deliver(session, name, business_key, data, user, all_instances))
 
-        def work(session: Session) -> list[int]:
-            q = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
-                Wait.kind == "message", Wait.name == name, Instance.status == "active")
-            if business_key is not None:
-                q = q.where(Instance.business_key == business_key)
-            targets = list(session.scalars(q.distinct().order_by(Instance.id)))
-            if not targets:
-                starter = session.scalar(select(Definition).where(Definition.start_message == name)
-                                         .order_by(Definition.version.desc()).limit(1))
-                if starter is not None:
-                    inst = self.start_in(session, starter, business_key, data, user)
-                    self._engine.projector.audit(session, inst, "message_received", user=user,
-                                                 details={"message": name, "data": data})
-                    return [inst.id]
-                where = f" with business key '{business_key}'" if business_key else ""
-                raise MessageCorrelationError(f"no instance{where} is waiting for message '{name}'")
-            if len(targets) > 1 and not all_instances:
-                raise MessageCorrelationError(
-                    f"{len(targets)} instances wait for message '{name}'; give a business key or correlate all")
-            delivered = []
-            for inst in targets:
-                wf = self.load(session, inst)
-                waiting = [t for t in wf.event_manager.tasks.values()
-                           if isinstance(t.task_spec.event_definition, AlmenMessageEventDefinition)
-                           and t.task_spec.event_definition.name == name]
-                if not waiting:
-                    continue
-                definition = waiting[0].task_spec.event_definition
-                wf.catch(BpmnEvent(definition, payload={"payload": data, "result_var": None}))
+    def deliver(self, session: Session, name: str, business_key: str | None, data: dict[str, Any],
+                user: str | None, all_instances: bool = False, sender_id: int | None = None) -> list[int]:
+        """correlate() inside the caller's transaction (also used for messages thrown by instances)."""
+        q = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
+            Wait.kind == "message", Wait.name == name, Instance.status == "active")
+        if business_key is not None:
+            q = q.where(Instance.business_key == business_key)
+        if sender_id is not None:
+            q = q.where(Instance.id != sender_id)
+        targets = list(session.scalars(q.distinct().order_by(Instance.id)))
+        if not targets:
+            starter = session.scalar(select(Definition).where(Definition.start_message == name)
+                                     .order_by(Definition.version.desc()).limit(1))
+            if starter is not None:
+                inst = self.start_in(session, starter, business_key, data, user, parent_id=sender_id)
                 self._engine.projector.audit(session, inst, "message_received", user=user,
-                                             element_id=public_id(waiting[0].task_spec.bpmn_id),
-                                             details={"message": name, "data": data})
-                step = advance(wf)
-                self._engine.projector.persist(session, inst, wf, user=user, step=step)
-                delivered.append(inst.id)
-            if not delivered:
-                raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
-            return delivered
+                                             details={"message": name, "data": data, "from_instance": sender_id})
+                return [inst.id]
+            where = f" with business key '{business_key}'" if business_key else ""
+            raise MessageCorrelationError(f"no instance{where} is waiting for message '{name}'")
+        if len(targets) > 1 and not all_instances:
+            raise MessageCorrelationError(
+                f"{len(targets)} instances wait for message '{name}'; give a business key or correlate all")
+        delivered = []
+        for inst in targets:
+            wf = self.load(session, inst)
+            waiting = [t for t in wf.event_manager.tasks.values()
+                       if isinstance(t.task_spec.event_definition, AlmenMessageEventDefinition)
+                       and t.task_spec.event_definition.name == name]
+            if not waiting:
+                continue
+            definition = waiting[0].task_spec.event_definition
+            wf.catch(BpmnEvent(definition, payload={"payload": data, "result_var": None}))
+            self._engine.projector.audit(session, inst, "message_received", user=user,
+                                         element_id=public_id(waiting[0].task_spec.bpmn_id),
+                                         details={"message": name, "data": data, "from_instance": sender_id})
+            step = advance(wf)
+            self._engine.projector.persist(session, inst, wf, user=user, step=step)
+            delivered.append(inst.id)
+        if not delivered:
+            raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
+        return delivered
 
-        return self.retrying(work)
+    def dispatch_thrown(self, session: Session, sender: Instance, events: list[Any], user: str | None) -> None:
+        """Messages an instance threw that nothing inside it caught go to other instances: one waiting
+        for the message with the sender's business key, or a process whose start event is that message.
+        With no receiver the sender gets an incident; the message is not silently dropped."""
+        for event in events:
+            definition = event.event_definition
+            if not isinstance(definition, MessageEventDefinition):
+                continue
+            payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
+            data = payload if isinstance(payload, dict) else ({"besked": payload} if payload is not None else {})
+            try:
+                receivers = self.deliver(session, definition.name, sender.business_key, check_data(data), user,
+                                         all_instances=True, sender_id=sender.id)
+            except (MessageCorrelationError, InvalidInputError) as exc:
+                sender.status = "incident"
+                sender.incident_message = f"message '{definition.name}' was sent but not received: {exc.message}"
+                sender.incident_at = self._engine.clock.now()
+                self._engine.projector.audit(session, sender, "incident", user=user,
+                                             details={"message": sender.incident_message})
+                continue
+            self._engine.projector.audit(session, sender, "message_sent", user=user,
+                                         details={"message": definition.name, "to_instances": receivers})
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:

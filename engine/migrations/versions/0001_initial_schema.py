@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:19:20.108715
+Create Date: 2026-11-24 04:30:10.602758
 """
 from alembic import op
 import sqlalchemy as sa
@@ -94,6 +94,7 @@ def upgrade() -> None:
     sa.Column('start_timer', sa.String(length=255), nullable=True),
     sa.Column('start_message', sa.String(length=255), nullable=True),
     sa.Column('next_start_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('start_form', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['deployment_id'], ['deployments.id'], ),
     sa.ForeignKeyConstraint(['resource_id'], ['resources.id'], ),
     sa.PrimaryKeyConstraint('id'),
