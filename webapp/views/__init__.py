@@ -1,0 +1,1 @@
+"""One blueprint per area: home (start page), tasks, instances, processes, admin, forums."""
