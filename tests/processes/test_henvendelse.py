@@ -94,15 +94,39 @@ def test_follow_up_decisions_end_with_the_process_to_start(case, beslutning, pro
     assert c.data["videre_data"]["henvendelse_temagruppe"] == "Temagruppe Boligsocial"
 
 
-def test_an_indstilling_follow_up_starts_process_a_with_the_item(case):
-    c = case("henvendelse", dict(ITEM, emne="boligsocial"))
+def _follow_up(c):
+    sent = c.history("message_sent")
+    assert len(sent) == 1, [h.type for h in c.view.history]
+    return c.eng.runtime.get(sent[0].details["to_instances"][0])
+
+
+def test_an_indstilling_decision_starts_process_a_with_the_item(case):
+    c = case("henvendelse", dict(ITEM, emne="boligsocial"), business_key="H-2027-017")
     _to_samarbejdsforum(c)
     c.do("sf_beslutning", beslutning="indstilling")
-    follow = case(c.data["videre_til"], c.data["videre_data"])
-    draft = follow.task("udarbejd_indstilling")
-    assert draft.forum == "TMF"
+    follow = _follow_up(c)
+    assert follow.definition["key"] == "faellesindstilling" and follow.business_key == "H-2027-017"
+    assert [(t.element_id, t.forum) for t in follow.tasks] == [("udarbejd_indstilling", "TMF")]
     assert follow.data["titel"] == ITEM["titel"]
     assert follow.data["problem"] == ITEM["beskrivelse"]
+    assert "beslutning" not in follow.data  # only videre_data travels, not the whole henvendelse
+
+
+def test_a_new_delaftale_decision_starts_process_c(case):
+    c = case("henvendelse", dict(ITEM, emne="udlejning"), business_key="H-2027-018")
+    _to_samarbejdsforum(c)
+    c.do("sf_beslutning", beslutning="ny_delaftale")
+    follow = _follow_up(c)
+    assert follow.definition["key"] == "partnerskabsaftale" and follow.status == "active"
+    assert follow.data["henvendelse_temagruppe"] == "Temagruppe Udlejning"
+
+
+def test_a_styringsdialog_decision_starts_nothing_and_is_recorded(case):
+    c = case("henvendelse", dict(ITEM, emne="udlejning"))
+    _to_samarbejdsforum(c)
+    c.do("sf_beslutning", beslutning="styringsdialog")
+    assert c.status == "completed" and c.history("message_sent") == []
+    assert c.data["videre_til"] == "styringsdialog"
 
 
 def test_samarbejdsforum_must_choose_one_of_the_decisions(case, kk):
