@@ -107,6 +107,12 @@ def needs_db(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def db_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The common shape of a command: --json, the engine context, an initialised schema, and
+    engine errors as exit status 2."""
+    return click.option("--json", "as_json", is_flag=True)(pass_ctx(needs_db(engine_errors(fn))))
+
+
 @cli.command()
 @pass_ctx
 def init(ctx: Context) -> None:
@@ -118,10 +124,7 @@ def init(ctx: Context) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--user", default=None, help="Who deploys (recorded on each version).")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def deploy(ctx: Context, paths: tuple[str, ...], user: str | None, as_json: bool) -> None:
     """Deploy BPMN/DMN files or folders as new definition versions."""
     result = ctx.engine.definitions.deploy(list(paths), user=user)
@@ -137,10 +140,7 @@ def deploy(ctx: Context, paths: tuple[str, ...], user: str | None, as_json: bool
 
 @cli.command()
 @click.option("--latest", is_flag=True, help="Only the newest version of each process.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def definitions(ctx: Context, latest: bool, as_json: bool) -> None:
     """List deployed process definitions."""
     rows = [d.to_dict() for d in ctx.engine.definitions.list(latest_only=latest)]
@@ -153,10 +153,7 @@ def definitions(ctx: Context, latest: bool, as_json: bool) -> None:
 @click.option("--data", default=None, help="Initial variables as a JSON object.")
 @click.option("--user", default=None)
 @click.option("--version", "version", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def start(ctx: Context, key: str, business_key: str | None, data: str | None, user: str | None,
           version: int | None, as_json: bool) -> None:
     """Start an instance of process KEY."""
@@ -170,10 +167,7 @@ def start(ctx: Context, key: str, business_key: str | None, data: str | None, us
 @click.option("--key", default=None, help="Process key.")
 @click.option("--business-key", default=None)
 @click.option("--limit", type=int, default=100)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def instances(ctx: Context, status: str | None, key: str | None, business_key: str | None, limit: int,
               as_json: bool) -> None:
     """List instances, newest first."""
@@ -200,10 +194,7 @@ def _task_json(view: Any) -> dict:
 
 @cli.command()
 @click.argument("instance_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def show(ctx: Context, instance_id: int, as_json: bool) -> None:
     """Show an instance: status, variables, open tasks and history."""
     v = ctx.engine.runtime.get(instance_id)
@@ -228,10 +219,7 @@ def show(ctx: Context, instance_id: int, as_json: bool) -> None:
 @click.option("--forum", default=None)
 @click.option("--user", default=None)
 @click.option("--instance", "instance_id", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def tasks(ctx: Context, forum: str | None, user: str | None, instance_id: int | None, as_json: bool) -> None:
     """List open human tasks."""
     rows = [_task_json(t) for t in ctx.engine.tasks.query(forum=forum, user=user, instance_id=instance_id)]
@@ -241,10 +229,7 @@ def tasks(ctx: Context, forum: str | None, user: str | None, instance_id: int | 
 @cli.command()
 @click.argument("task_id", type=int)
 @click.option("--user", required=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def claim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
     """Claim a task."""
     emit(_task_json(ctx.engine.tasks.claim(task_id, user)), as_json, lambda t: f"task {t['id']} claimed by {user}")
@@ -253,10 +238,7 @@ def claim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("task_id", type=int)
 @click.option("--user", required=True)
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def unclaim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
     """Give a claimed task back to its forum."""
     emit(_task_json(ctx.engine.tasks.unclaim(task_id, user)), as_json, lambda t: f"task {t['id']} unclaimed")
@@ -266,10 +248,7 @@ def unclaim(ctx: Context, task_id: int, user: str, as_json: bool) -> None:
 @click.argument("task_id", type=int)
 @click.option("--user", required=True)
 @click.option("--data", default="{}", help="Form data as a JSON object.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def complete(ctx: Context, task_id: int, user: str, data: str, as_json: bool) -> None:
     """Complete a task with form data."""
     done = ctx.engine.tasks.complete(task_id, user, parse_json(data))
@@ -285,10 +264,7 @@ def complete(ctx: Context, task_id: int, user: str, data: str, as_json: bool) ->
 @click.option("--data", default=None)
 @click.option("--user", default=None)
 @click.option("--all", "all_instances", is_flag=True, help="Deliver to every waiting instance.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def message(ctx: Context, name: str, business_key: str | None, data: str | None, user: str | None,
             all_instances: bool, as_json: bool) -> None:
     """Correlate message NAME to the instance(s) waiting for it."""
@@ -297,10 +273,7 @@ def message(ctx: Context, name: str, business_key: str | None, data: str | None,
 
 
 @cli.command("run-due")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def run_due(ctx: Context, as_json: bool) -> None:
     """Fire every due timer now."""
     emit(ctx.engine.scheduler.run_due(), as_json,
@@ -310,10 +283,7 @@ def run_due(ctx: Context, as_json: bool) -> None:
 def _instance_op(name: str, doc: str, with_reason: bool = False) -> None:
     @click.argument("instance_id", type=int)
     @click.option("--user", default=None)
-    @click.option("--json", "as_json", is_flag=True)
-    @pass_ctx
-    @needs_db
-    @engine_errors
+    @db_command
     def op(ctx: Context, instance_id: int, user: str | None, as_json: bool, reason: str | None = None,
            data: str | None = None) -> None:
         runtime = ctx.engine.runtime
@@ -350,10 +320,7 @@ def user() -> None:
 @click.option("--role", type=click.Choice(["member", "owner", "admin"]), default="member")
 @click.option("--display-name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def user_add(ctx: Context, name: str, forums: tuple[str, ...], role: str, display_name: str,
              password_stdin: bool, as_json: bool) -> None:
     """Add user NAME."""
@@ -363,10 +330,7 @@ def user_add(ctx: Context, name: str, forums: tuple[str, ...], role: str, displa
 
 
 @user.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def user_list(ctx: Context, as_json: bool) -> None:
     """List users."""
     emit(ctx.engine.identity.users(), as_json, lambda us: "\n".join(
@@ -374,10 +338,7 @@ def user_list(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command("forums")
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def forums_cmd(ctx: Context, as_json: bool) -> None:
     """List forums and their members."""
     emit(ctx.engine.identity.forums(), as_json, lambda fs: "\n".join(
@@ -386,10 +347,7 @@ def forums_cmd(ctx: Context, as_json: bool) -> None:
 
 @cli.command("load-org")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-@needs_db
-@engine_errors
+@db_command
 def load_org(ctx: Context, file: str, as_json: bool) -> None:
     """Load forums, housing organisations and users from a YAML file."""
     counts = ctx.engine.identity.load_organisation(file)
