@@ -15,6 +15,10 @@ DEMO_CASES = [
     ("henvendelse", "H-2027-002", {"titel": "Tryghedsvandring i Tingbjerg", "beskrivelse":
                                    "Lokaludvalget foreslår en fælles tryghedsvandring.",
                                    "rejst_af": "lokaludvalg", "emne": "tryghed"}),
+    ("faellesindstilling", "FI-2027-004", {"titel": "Boligsocial helhedsplan for Mjølnerparken 2027-2030",
+                                           "sagsnummer": "2027-0012345", "udvalg": ["TMU", "SOU"],
+                                           "lokaludvalg": ["Lokaludvalg Nørrebro"], "medunderskrivere": ["SOF"]}),
+    ("styringsdialog", "SD-2027", {"aar": 2027, "boligorganisationer": ["fsb", "AKB København", "3B"]}),
 ]
 
 
