@@ -77,10 +77,9 @@ def fill(task: dict) -> dict[str, object]:
     return data
 
 
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
-    db = tmp_path_factory.mktemp("cli") / "kk.db"
-    runner = CliRunner(env={"ALMENFLOW_DATABASE_URL": f"sqlite:///{db}"})
+def make_cli(database_url: str):
+    """A `run(*args)` for the CLI on one database, initialised with the organisation and processes."""
+    runner = CliRunner(env={"ALMENFLOW_DATABASE_URL": database_url})
 
     def run(*args: str) -> object:
         result = runner.invoke(cli, list(args), catch_exceptions=False)
@@ -94,21 +93,20 @@ def cli_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("key", list(STARTS))
-def test_process_runs_to_completion_through_the_cli(cli_run, key):
-    instance = cli_run("start", key, "--business-key", f"CLI-{key}", "--user", "anna",
-                       "--data", json.dumps(STARTS[key]), "--json")["id"]
+def drive_to_completion(run, key: str) -> None:
+    instance = run("start", key, "--business-key", f"CLI-{key}", "--user", "anna",
+                   "--data", json.dumps(STARTS[key]), "--json")["id"]
     completed_elements: list[str] = []
     for _ in range(200):
-        shown = cli_run("show", str(instance), "--json")
+        shown = run("show", str(instance), "--json")
         assert shown["status"] in ("active", "completed"), shown.get("incident")
         if shown["status"] == "completed":
             break
-        tasks = cli_run("tasks", "--instance", str(instance), "--json")
+        tasks = run("tasks", "--instance", str(instance), "--json")
         assert tasks, f"{key} is active with no open task and no due timer: {shown['tasks']}"
         task = tasks[0]
         assert task["forum"], f"task {task['element_id']} has no forum"
-        cli_run("complete", str(task["id"]), "--user", "admin", "--data", json.dumps(fill(task)))
+        run("complete", str(task["id"]), "--user", "admin", "--data", json.dumps(fill(task)))
         completed_elements.append(task["element_id"])
     else:
         pytest.fail(f"{key} did not complete; completed so far: {completed_elements}")
@@ -118,3 +116,13 @@ def test_process_runs_to_completion_through_the_cli(cli_run, key):
     history = [h["type"] for h in shown["history"]]
     assert history[0] == "started" and history[-1] == "completed"
     assert history.count("task_completed") == len(completed_elements)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    return make_cli("sqlite:///" + str(tmp_path_factory.mktemp("cli") / "kk.db"))
+
+
+@pytest.mark.parametrize("key", list(STARTS))
+def test_process_runs_to_completion_through_the_cli(cli_run, key):
+    drive_to_completion(cli_run, key)

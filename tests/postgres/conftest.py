@@ -1,4 +1,4 @@
-"""A fresh PostgreSQL database per test run on the local server (127.0.0.1:5432, trust auth)."""
+"""A fresh PostgreSQL database per test module on the local server (127.0.0.1:5432, trust auth)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 ADMIN_URL = os.environ.get("ALMENFLOW_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     name = f"almenflow_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
