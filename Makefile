@@ -17,14 +17,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) npm
 
-# Front-end packages (bpmn-js, properties panel, axe-core) come from npm, never from the repo.
-npm:
-	@if [ -f package.json ]; then \
-	  if ! command -v npm >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null; fi; \
-	  if [ ! -d node_modules ] || [ package.json -nt node_modules ]; then \
-	    npm install --no-audit --no-fund --loglevel=error && touch node_modules; fi; \
-	fi
+# Front-end packages (bpmn-js, properties panel, axe-core, esbuild) come from npm, never from the repo;
+# esbuild bundles webapp/frontend/ into webapp/static/vendor/ (git-ignored, rebuilt when sources change).
+NODE_STAMP   := node_modules/.package-lock.json
+VENDOR_STAMP := webapp/static/vendor/.built
+FRONTEND     := $(wildcard webapp/frontend/*.js webapp/frontend/*.mjs webapp/frontend/*.css)
+
+npm: $(VENDOR_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null; fi
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VENDOR_STAMP): $(NODE_STAMP) $(FRONTEND)
+	node webapp/frontend/build.mjs
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not available here).
 browser-deps:

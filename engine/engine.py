@@ -11,6 +11,7 @@ from .serialization import WorkflowCodec
 from .services.definitions import DefinitionService
 from .services.history import HistoryService
 from .services.identity import IdentityService
+from .services.reporting import ReportingService
 from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
 from .services.tasks import TaskService
@@ -37,6 +38,7 @@ class Engine:
         self.history = HistoryService(self)
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
+        self.reporting = ReportingService(self)
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod

@@ -64,10 +64,12 @@ def create_app(engine: Engine | None = None, config: dict[str, Any] | None = Non
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .views import admin, forums, home, instances, processes, tasks
+    from .api import init_app as init_api
+    from .views import admin, forums, home, instances, processes, start, tasks
 
-    for module in (home, tasks, instances, processes, admin, forums):
+    for module in (home, tasks, instances, processes, admin, forums, start):
         app.register_blueprint(module.bp)
+    init_api(app)
 
 
 def _secret_key(app: Flask) -> str:

@@ -33,6 +33,8 @@ csrf = CSRFProtect()
 
 # Endpoints a visitor who is not logged in may reach.
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# Blueprints that authenticate by themselves: the JSON API (session or HTTP Basic; 401 as JSON).
+SELF_AUTHENTICATING = {"api"}
 
 
 class User(UserMixin):
@@ -77,6 +79,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def require_login() -> Any:
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        if request.blueprint in SELF_AUTHENTICATING:
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()

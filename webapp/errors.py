@@ -32,6 +32,20 @@ def error_page(status: int, detail: str | None = None) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
+    from .api import is_api_request, problem_for
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if is_api_request():  # unknown API paths and methods: problem+json, not a page
+            return problem_for(exc)
+        if exc.code is None or exc.code < 400:
+            return exc
+        response = make_response(error_page(exc.code))
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Any:
         return error_page(400, _("Formularen var udløbet eller manglede sikkerhedsnøglen. "
@@ -56,13 +70,3 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(EngineError)
     def engine_error(exc: EngineError) -> Any:
         return error_page(exc.http_status, exc.message)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        if exc.code is None or exc.code < 400:
-            return exc
-        response = make_response(error_page(exc.code))
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response

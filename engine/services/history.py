@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, load_only
 
 from ..errors import InvalidInputError
-from ..models import AuditEvent, Comment
+from ..models import AuditEvent, Comment, Definition, HumanTask, Instance, TaskCandidate
 from ..views import AuditView, _iso
 
 
@@ -44,3 +45,34 @@ class HistoryService:
             rows = session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
             return [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
                     for c in rows]
+
+    def forum_decisions(self, forum: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The forum's latest completed tasks, newest first, each with the data submitted with it
+        (from its task_completed audit event) and the form fields that describe that data."""
+        if not 1 <= limit <= 500:
+            raise InvalidInputError("limit must be between 1 and 500")
+        with self._engine.db.transaction() as session:
+            tasks = session.scalars(
+                select(HumanTask)
+                .where(HumanTask.status == "completed",
+                       HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum == forum)))
+                .options(load_only(HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.element_id,
+                                   HumanTask.fields, HumanTask.completed_at, HumanTask.completed_by),
+                         joinedload(HumanTask.instance).load_only(Instance.id, Instance.business_key,
+                                                                  Instance.definition_id, Instance.status)
+                         .joinedload(Instance.definition).load_only(Definition.key, Definition.name))
+                .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(limit)).all()
+            if not tasks:
+                return []
+            # Found through the (instance_id, id) index: only the events of these tasks' cases are read.
+            events = session.execute(
+                select(AuditEvent.task_id, AuditEvent.details)
+                .where(AuditEvent.instance_id.in_({t.instance_id for t in tasks}),
+                       AuditEvent.type == "task_completed",
+                       AuditEvent.task_id.in_([t.id for t in tasks]))).all()
+            data = {task_id: dict((details or {}).get("data") or {}) for task_id, details in events}
+            return [{"task_id": t.id, "name": t.name, "element_id": t.element_id, "instance_id": t.instance_id,
+                     "business_key": t.instance.business_key, "process_key": t.instance.definition.key,
+                     "process_name": t.instance.definition.name, "completed_at": _iso(t.completed_at),
+                     "completed_by": t.completed_by, "data": data.get(t.id, {}), "fields": list(t.fields or [])}
+                    for t in tasks]

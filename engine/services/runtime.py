@@ -28,6 +28,7 @@ from ..forms import validate_form
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
+from . import monitoring
 
 T = TypeVar("T")
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
@@ -248,6 +249,12 @@ class RuntimeService:
         if inst.incident_element_id:
             active.add(inst.incident_element_id)
         return sorted(completed - active), sorted(active)
+
+    def step_counts(self, key: str, version: int | None = None) -> dict[str, int]:
+        """{element id: running instances there} for a definition version (the latest by default): open
+        human tasks, timer/message waits and incidents of active, incident and suspended instances."""
+        with self._engine.db.transaction() as session:
+            return monitoring.step_counts(session, self._engine.definitions.find(session, key, version).id)
 
     def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
              version: int | None = None, started_from: datetime | None = None,

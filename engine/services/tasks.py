@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import (
@@ -24,6 +26,15 @@ from ..models import Definition, HumanTask, Instance, TaskCandidate
 from ..views import TaskView
 from .runtime import check_data
 
+TASK_SORTS = ("due", "created", "name", "process")
+_ORDER: dict[str, Callable[[], tuple[Any, ...]]] = {
+    "due": lambda: (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+    "created": lambda: (HumanTask.created_at.desc(), HumanTask.id.desc()),
+    "name": lambda: (func.lower(HumanTask.name), HumanTask.id),
+    "process": lambda: (func.lower(Definition.name), Definition.key, HumanTask.due_at.is_(None),
+                        HumanTask.due_at, HumanTask.id),
+}
+
 # Inbox rows need the case header, never the workflow state blob.
 INSTANCE_HEADER = (Instance.id, Instance.business_key, Instance.status, Instance.definition_id, Instance.version)
 DEFINITION_HEADER = (Definition.id, Definition.key, Definition.name, Definition.version)
@@ -35,26 +46,89 @@ class TaskService:
 
     # -- queries ----------------------------------------------------------------------------
     def query(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
-              status: str = "open", limit: int | None = None, offset: int = 0) -> list[TaskView]:
+              status: str = "open", limit: int | None = None, offset: int = 0, *,
+              process_key: str | None = None, overdue: bool = False, due_before: datetime | None = None,
+              has_due: bool = False, assigned: str | None = None, sort: str = "due") -> list[TaskView]:
+        """Tasks matching every filter given, one page of them when `limit` is set.
+
+        `user` limits to the user's inbox (assigned to them or a candidate forum of theirs);
+        `assigned` is "me" (assigned to `user`), "unassigned", or None; `overdue` means due before
+        now, `due_before` before the given time, `has_due` any due date. `sort` is one of
+        TASK_SORTS: due (overdue first, undated last), created (newest first), name, process.
+        Only the projection tables are read, never workflow state."""
+        if sort not in TASK_SORTS:
+            raise InvalidInputError(f"sort must be one of {', '.join(TASK_SORTS)}")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise InvalidInputError("limit and offset must not be negative")
         with self._engine.db.transaction() as session:
+            conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
+                                          due_before, has_due, assigned)
+            if conditions is None:
+                return []
             q = (select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
+                 .join(Definition, Instance.definition_id == Definition.id)
                  .options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
-                          .joinedload(Instance.definition).load_only(*DEFINITION_HEADER)))
-            if status != "all":
-                q = q.where(HumanTask.status == status)
-            if forum is not None:
-                q = q.where(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum == forum)))
-            if instance_id is not None:
-                q = q.where(HumanTask.instance_id == instance_id)
-            if user is not None:
-                forums = self._engine.identity.forums_of(user, session)
-                candidates = select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))
-                q = q.where(or_(HumanTask.assignee == user, HumanTask.id.in_(candidates)) if forums
-                            else HumanTask.assignee == user)
-            q = q.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+                          .contains_eager(Instance.definition).load_only(*DEFINITION_HEADER))
+                 .where(*conditions).order_by(*_ORDER[sort]()))
             if limit:
                 q = q.limit(limit).offset(offset)
+            elif offset:
+                q = q.offset(offset)
             return [TaskView.of(t) for t in session.scalars(q)]
+
+    def count(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
+              status: str = "open", *, process_key: str | None = None, overdue: bool = False,
+              due_before: datetime | None = None, has_due: bool = False, assigned: str | None = None) -> int:
+        """How many tasks query() with the same filters finds in all (for paging)."""
+        with self._engine.db.transaction() as session:
+            conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
+                                          due_before, has_due, assigned)
+            if conditions is None:
+                return 0
+            q = select(func.count(HumanTask.id))
+            if process_key is not None:
+                q = q.join(Instance, HumanTask.instance_id == Instance.id)
+            return session.scalar(q.where(*conditions)) or 0
+
+    def _conditions(self, session: Session, forum: str | None, user: str | None, instance_id: int | None,
+                    status: str, process_key: str | None, overdue: bool, due_before: datetime | None,
+                    has_due: bool, assigned: str | None) -> list[Any] | None:
+        """SQL conditions for the filters; None when nothing can match (no need to ask the database)."""
+        if status not in ("open", "completed", "cancelled", "all"):
+            raise InvalidInputError("status must be open, completed, cancelled or all")
+        if assigned not in (None, "me", "unassigned"):
+            raise InvalidInputError("assigned must be 'me' or 'unassigned'")
+        if assigned == "me" and not user:
+            raise InvalidInputError("assigned='me' needs a user")
+        conditions: list[Any] = []
+        if status != "all":
+            conditions.append(HumanTask.status == status)
+        if forum is not None:
+            conditions.append(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum == forum)))
+        if instance_id is not None:
+            conditions.append(HumanTask.instance_id == instance_id)
+        if assigned == "me":
+            conditions.append(HumanTask.assignee == user)
+        elif assigned == "unassigned":
+            conditions.append(HumanTask.assignee.is_(None))
+        if user is not None and assigned != "me":
+            forums = self._engine.identity.forums_of(user, session)
+            if not forums and assigned == "unassigned":
+                return None
+            candidates = select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))
+            conditions.append(or_(HumanTask.assignee == user, HumanTask.id.in_(candidates)) if forums
+                              else HumanTask.assignee == user)
+        if process_key is not None:
+            conditions.append(Instance.definition_id.in_(select(Definition.id).where(Definition.key == process_key)))
+        if overdue:
+            conditions.append(HumanTask.due_at < self._engine.clock.now())
+        if due_before is not None:
+            if due_before.tzinfo is None:
+                raise InvalidInputError("due_before needs a time zone")
+            conditions.append(HumanTask.due_at < due_before.astimezone(UTC))  # SQLite compares UTC text
+        if has_due:
+            conditions.append(HumanTask.due_at.is_not(None))
+        return conditions
 
     def get(self, task_id: int) -> TaskView:
         with self._engine.db.transaction() as session:

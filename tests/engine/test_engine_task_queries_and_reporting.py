@@ -3,7 +3,8 @@ and a forum's recent decisions."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -55,8 +56,11 @@ def test_overdue_due_before_and_dated(engine, inbox, clock):
     assert names(engine.tasks.query(overdue=True)) == ["Gamma", "Alfa"]
     assert engine.tasks.count(overdue=True, forum="Sekretariat") == 1
     a_due = engine.tasks.get(inbox["a"]).due
-    from datetime import datetime
     assert names(engine.tasks.query(due_before=datetime.fromisoformat(a_due))) == ["Gamma"]
+    in_copenhagen = datetime.fromisoformat(a_due).astimezone(ZoneInfo("Europe/Copenhagen"))
+    assert names(engine.tasks.query(due_before=in_copenhagen)) == ["Gamma"]
+    with pytest.raises(InvalidInputError):
+        engine.tasks.query(due_before=datetime(2027, 1, 1))
     assert names(engine.tasks.query(has_due=True)) == ["Gamma", "Alfa"]
 
 

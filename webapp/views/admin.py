@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -14,7 +13,7 @@ from engine import ConflictError, InvalidInputError
 from engine.services.identity import ROLES
 from engine.services.runtime import STATUSES
 
-from .. import timefmt
+from .. import charts
 from ..access import admin_required, engine
 from ..templating import role_labels
 
@@ -24,22 +23,61 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,49}$")
 MIN_PASSWORD = 8
 
 
+WEEKS = 12
+AGE_COLOURS = ("#1d6b2c", "#00507f", "#b35900", "#b3001b")  # young to old; 3:1 against white
+
+
 @bp.route("")
 @admin_required
 def dashboard() -> Any:
+    """Counts per process and version, open work per forum, timers due soon, and weekly charts.
+    Every figure is aggregated by the database (engine.reporting), never by loading rows here."""
     eng = engine()
     names = {d.key: d.name or d.key for d in eng.definitions.list(latest_only=True)}
     counts = eng.definitions.instance_counts()
     rows = [{"key": key, "name": names.get(key, key), "version": version, "counts": by_status,
              "total": sum(by_status.values())} for (key, version), by_status in sorted(counts.items())]
-    now = eng.clock.now()
-    open_tasks = eng.tasks.query()
-    per_forum = Counter(t.forum or "" for t in open_tasks)
-    overdue = Counter(t.forum or "" for t in open_tasks if timefmt.is_overdue(t.due, now))
-    forums = [{"name": f, "open": per_forum[f], "overdue": overdue[f]}
-              for f in sorted(per_forum, key=lambda f: (-overdue[f], f))]
+    forums = eng.reporting.open_tasks_by_forum()
     return render_template("admin/dashboard.html", rows=rows, statuses=STATUSES, forums=forums,
-                           timers=eng.scheduler.upcoming(24))
+                           timers=eng.scheduler.upcoming(24), charts=_charts(eng, forums))
+
+
+def _week_label(week: Any) -> str:
+    return _("uge %(week)d", week=week.week)
+
+
+def _charts(eng: Any, forums: list[Any]) -> dict[str, charts.Chart]:
+    instances = eng.reporting.instances_per_week(WEEKS)
+    tasks = eng.reporting.tasks_completed_per_week(WEEKS)
+    first, last = instances[0], instances[-1]
+    period = _("uge %(first)d %(first_year)d til uge %(last)d %(last_year)d", first=first.week,
+               first_year=first.year, last=last.week, last_year=last.year)
+    started = [w.values["started"] for w in instances]
+    completed = [w.values["completed"] for w in instances]
+    done = [w.values["completed"] for w in tasks]
+    age_labels = {"0-7": _("0-7 dage"), "8-30": _("8-30 dage"), "31-90": _("31-90 dage"), "91+": _("over 90 dage")}
+    forum_names = [f.forum or _("Uden forum") for f in forums]
+    return {
+        "instances": charts.grouped_columns(
+            "chart-instances", _("Sager startet og afsluttet pr. uge"),
+            _("Søjlediagram for %(period)s. I alt %(started)d sager startet og %(completed)d afsluttet; "
+              "flest startet i en uge: %(max)d.", period=period, started=sum(started), completed=sum(completed),
+              max=max(started, default=0)),
+            [_week_label(w) for w in instances],
+            [charts.Series(_("Startet"), started), charts.Series(_("Afsluttet"), completed)]),
+        "throughput": charts.grouped_columns(
+            "chart-throughput", _("Udførte opgaver pr. uge"),
+            _("Søjlediagram for %(period)s. I alt %(total)d opgaver udført; flest i en uge: %(max)d.",
+              period=period, total=sum(done), max=max(done, default=0)),
+            [_week_label(w) for w in tasks], [charts.Series(_("Udførte opgaver"), done)]),
+        "age": charts.stacked_rows(
+            "chart-age", _("Åbne opgavers alder pr. forum"),
+            _("Liggende søjler, en pr. forum, delt efter hvor mange dage opgaverne har været åbne. "
+              "I alt %(total)d åbne opgaver i %(forums)d fora.", total=sum(f.open for f in forums),
+              forums=len(forums)),
+            forum_names, [charts.Series(label, [f.ages[key] for f in forums], colour)
+                          for (key, label), colour in zip(age_labels.items(), AGE_COLOURS, strict=True)]),
+    }
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -18,8 +18,9 @@ START_PAGE_ROWS = 10
 def index() -> Any:
     eng = engine()
     user = current_user.username
-    tasks = eng.tasks.query(user=user)  # overdue first: ordered by due date, undated last
+    tasks = eng.tasks.query(user=user, limit=START_PAGE_ROWS)  # overdue first: by due date, undated last
     started, started_total = eng.runtime.list(started_by=user, limit=START_PAGE_ROWS)
     startable = [d for d in eng.definitions.list(latest_only=True) if may_start(d.key)]
-    return render_template("home.html", tasks=tasks[:START_PAGE_ROWS], task_total=len(tasks),
+    return render_template("home.html", tasks=tasks, task_total=eng.tasks.count(user=user),
+                           overdue_total=eng.tasks.count(user=user, overdue=True),
                            started=started, started_total=started_total, startable=startable)

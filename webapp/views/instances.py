@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from engine import MessageCorrelationError
 from engine.services.runtime import STATUSES
 
 from ..access import admin_required, engine, may_view_instance
 from ..paging import current_page
+from ..templating import status_labels
 from ..timefmt import LOCAL_TZ
 
 bp = Blueprint("instances", __name__)
@@ -51,16 +54,44 @@ def _day(value: str | None, next_day: bool = False) -> datetime | None:
         return None
     if next_day:
         day += timedelta(days=1)
-    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
+    # As UTC: the columns hold UTC, and SQLite compares date-times as text.
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 @bp.route("/instances/<int:instance_id>")
 def detail(instance_id: int) -> Any:
+    return _detail_page(instance_id)
+
+
+def _detail_page(instance_id: int, errors: dict[str, list[str]] | None = None,
+                 values: dict[str, str] | None = None, status: int = 200) -> Any:
+    """The case page; after a refused action, with that form's errors and what the user typed."""
     eng = engine()
     inst = eng.runtime.get(instance_id)
     if not may_view_instance(inst):
         abort(403)
-    return render_template("instances/detail.html", inst=inst, comments=eng.history.comments(inst.id))
+    messages = sorted({w.name for w in inst.waits if w.kind == "message" and w.name})
+    return render_template("instances/detail.html", inst=inst, comments=eng.history.comments(inst.id),
+                           waiting_messages=messages, action_errors=errors or {},
+                           action_values=values or {}), status
+
+
+def parse_variables(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Variables typed as a JSON object: (data, None), or ({}, a Danish message saying what is wrong)."""
+    if not raw.strip():
+        return {}, None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, _("Ugyldig JSON (linje %(line)d, kolonne %(col)d): %(error)s", line=exc.lineno,
+                     col=exc.colno, error=exc.msg)
+    if not isinstance(data, dict):
+        return {}, _('Skal være et JSON-objekt, fx {"beslutning": "godkendt"}.')
+    for key in data:
+        if not key.isidentifier() or key.startswith("_"):
+            return {}, _('"%(key)s" er ikke et gyldigt variabelnavn: brug bogstaver, tal og _, '
+                         'og start ikke med et tal eller _.', key=key)
+    return data, None
 
 
 def _done(instance_id: int, message: str) -> Any:
@@ -96,5 +127,46 @@ def terminate(instance_id: int) -> Any:
 @bp.route("/instances/<int:instance_id>/retry", methods=["POST"])
 @admin_required
 def retry(instance_id: int) -> Any:
-    engine().runtime.retry(instance_id, current_user.username)
+    """Run the failed step again, optionally after correcting variables (a JSON object)."""
+    raw = request.form.get("variables", "")
+    data, error = parse_variables(raw)
+    if error:
+        return _detail_page(instance_id, {"variables": [error]}, {"variables": raw}, 422)
+    engine().runtime.retry(instance_id, current_user.username, data or None)
+    if data:
+        return _done(instance_id, _("Det fejlede trin er kørt igen med de rettede data."))
     return _done(instance_id, _("Det fejlede trin er kørt igen."))
+
+
+@bp.route("/instances/<int:instance_id>/message", methods=["POST"])
+@admin_required
+def message(instance_id: int) -> Any:
+    """Deliver a message the case waits for (correlated by the case's business key)."""
+    eng = engine()
+    inst = eng.runtime.get(instance_id, history=False)
+    name = request.form.get("message_name", "").strip()
+    raw = request.form.get("message_variables", "")
+    values = {"message_name": name, "message_variables": raw}
+    errors: dict[str, list[str]] = {}
+    data, error = parse_variables(raw)
+    if error:
+        errors["message_variables"] = [error]
+    waiting = {w.name for w in inst.waits if w.kind == "message"}
+    if not name:
+        errors["message_name"] = [_("Skriv navnet på beskeden.")]
+    elif inst.status != "active":
+        errors["message_name"] = [_("Sagen er %(status)s; den kan ikke modtage beskeder nu.",
+                                    status=status_labels().get(inst.status, inst.status).lower())]
+    elif name not in waiting:
+        errors["message_name"] = [_('Sagen venter ikke på beskeden "%(name)s".', name=name)]
+    if not errors:
+        # This case waits for the message, so with its business key (or none) it is the one receiver:
+        # when another case with the same key waits too, the engine refuses rather than guessing.
+        try:
+            eng.runtime.correlate(name, business_key=inst.business_key, data=data, user=current_user.username)
+        except MessageCorrelationError:
+            errors["message_name"] = [_("Beskeden kan ikke leveres entydigt til denne sag: andre sager med "
+                                        "samme sagsnummer venter også på den.")]
+        else:
+            return _done(instance_id, _('Beskeden "%(name)s" er sendt til sagen.', name=name))
+    return _detail_page(instance_id, errors, values, 422)

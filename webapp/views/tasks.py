@@ -10,56 +10,45 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine import FormValidationError
+from engine.services.tasks import TASK_SORTS
 from engine.views import TaskView
 
-from .. import formgen, timefmt
+from .. import formgen
 from ..access import admin_required, engine, is_admin, may_view_task
 from ..paging import current_page
 
 bp = Blueprint("tasks", __name__)
 
-SORTS = ("due", "created", "name", "process")
 COMMENT_MAX = 5000
 
 
-def filter_tasks(tasks: list[TaskView], *, process: str = "", due: str = "", assigned: str = "",
-                 user: str = "", now: Any = None, sort: str = "due") -> list[TaskView]:
-    """The inbox filters the engine query does not take (process, overdue, assignment) and sorting."""
-    out = tasks
-    if process:
-        out = [t for t in out if t.process_key == process]
-    if due == "overdue":
-        out = [t for t in out if timefmt.is_overdue(t.due, now)]
-    elif due == "dated":
-        out = [t for t in out if t.due]
-    if assigned == "me":
-        out = [t for t in out if t.assignee == user]
-    elif assigned == "unassigned":
-        out = [t for t in out if not t.assignee]
-    if sort == "created":
-        out = sorted(out, key=lambda t: (t.created, t.id), reverse=True)
-    elif sort == "name":
-        out = sorted(out, key=lambda t: (t.name.lower(), t.id))
-    elif sort == "process":
-        out = sorted(out, key=lambda t: ((t.process_name or t.process_key or "").lower(), t.due or "~", t.id))
-    return out  # "due": the engine's order, overdue first and undated last
+def inbox_filters(args: Any, user: str) -> dict[str, Any]:
+    """The engine query's filters from the inbox's query string; unknown values mean "no filter"."""
+    due = args.get("due", "")
+    assigned = args.get("assigned", "")
+    return {
+        "user": user,
+        "forum": args.get("forum", "").strip() or None,
+        "process_key": args.get("process", "").strip() or None,
+        "overdue": due == "overdue",
+        "has_due": due == "dated",
+        "assigned": assigned if assigned in ("me", "unassigned") else None,
+    }
 
 
 @bp.route("/tasks")
 def inbox() -> Any:
+    """Filtering, sorting and paging happen in the database: one count and one page of rows."""
     eng = engine()
-    user = current_user.username
     args = request.args
-    forum = args.get("forum", "")
-    sort = args.get("sort", "due") if args.get("sort") in SORTS else "due"
-    tasks = eng.tasks.query(user=user, forum=forum or None)
-    tasks = filter_tasks(tasks, process=args.get("process", ""), due=args.get("due", ""),
-                         assigned=args.get("assigned", ""), user=user, now=eng.clock.now(), sort=sort)
-    page = current_page(len(tasks))
+    sort = args.get("sort", "due") if args.get("sort") in TASK_SORTS else "due"
+    filters = inbox_filters(args, current_user.username)
+    page = current_page(eng.tasks.count(**filters))
+    tasks = eng.tasks.query(**filters, sort=sort, limit=page.size, offset=page.offset)
     processes = sorted({(d.key, d.name or d.key) for d in eng.definitions.list(latest_only=True)},
                        key=lambda kv: kv[1].lower())
-    return render_template("tasks/list.html", tasks=tasks[page.offset:page.offset + page.size], page=page,
-                           forums=current_user.forums, processes=processes, sort=sort, args=args)
+    return render_template("tasks/list.html", tasks=tasks, page=page, forums=current_user.forums,
+                           processes=processes, sort=sort, args=args)
 
 
 def _visible_task(task_id: int) -> TaskView:

@@ -1,0 +1,158 @@
+"""Reporting: aggregate figures for the monitoring dashboard, counted by the database.
+
+Every figure is one GROUP BY query over the projection tables (never workflow state). Week
+buckets are ISO weeks in Copenhagen time; their bounds are computed here and handed to the
+database as plain comparisons inside a CASE, so the same SQL runs on SQLite and PostgreSQL
+(their date functions differ)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from ..errors import InvalidInputError
+from ..execution import COPENHAGEN
+from ..models import HumanTask, Instance, TaskCandidate
+
+MAX_WEEKS = 104
+# Age of an open task in whole days: (label, lower bound inclusive, upper bound exclusive or None).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-7", 0, 8), ("8-30", 8, 31), ("31-90", 31, 91), ("91+", 91, None))
+
+
+@dataclass
+class Week:
+    """One ISO week: `start` is its Monday; `label` like 2027-W03."""
+
+    year: int
+    week: int
+    start: date
+    values: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"week": self.label, "year": self.year, "number": self.week, "start": self.start.isoformat(),
+                **self.values}
+
+
+@dataclass
+class ForumTaskStats:
+    forum: str | None
+    open: int = 0
+    overdue: int = 0
+    ages: dict[str, int] = field(default_factory=lambda: {label: 0 for label, _, _ in AGE_BUCKETS})
+    oldest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _local_midnight(day: date) -> datetime:
+    """Midnight in Copenhagen as UTC: the columns hold UTC, and SQLite compares them as text."""
+    return datetime(day.year, day.month, day.day, tzinfo=COPENHAGEN).astimezone(UTC)
+
+
+class ReportingService:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    # -- weeks ------------------------------------------------------------------------------
+    def weeks(self, count: int = 12) -> list[Week]:
+        """The last `count` ISO weeks in Copenhagen time, oldest first, the current week last."""
+        if not 1 <= count <= MAX_WEEKS:
+            raise InvalidInputError(f"weeks must be between 1 and {MAX_WEEKS}")
+        today = self._engine.clock.now().astimezone(COPENHAGEN).date()
+        monday = today - timedelta(days=today.weekday())
+        out = []
+        for back in range(count - 1, -1, -1):
+            start = monday - timedelta(weeks=back)
+            year, week, _ = start.isocalendar()
+            out.append(Week(year, week, start))
+        return out
+
+    @staticmethod
+    def _bucketed(column: Any, weeks: list[Week]) -> tuple[Any, Any]:
+        """(CASE column -> week index, WHERE column within the weeks)."""
+        bounds = [_local_midnight(w.start) for w in weeks] + [_local_midnight(weeks[-1].start + timedelta(weeks=1))]
+        bucket = case(*[(and_(column >= lo, column < hi), i) for i, (lo, hi) in enumerate(zip(bounds, bounds[1:],
+                                                                                             strict=False))])
+        return bucket, and_(column >= bounds[0], column < bounds[-1])
+
+    def _count_per_week(self, session: Any, column: Any, weeks: list[Week], *conditions: Any) -> list[int]:
+        bucket, within = self._bucketed(column, weeks)
+        counts = [0] * len(weeks)
+        rows = session.execute(select(bucket, func.count()).where(within, *conditions).group_by(bucket)).all()
+        for index, n in rows:
+            if index is not None:
+                counts[int(index)] = n
+        return counts
+
+    def instances_per_week(self, weeks: int = 12) -> list[Week]:
+        """Instances started and completed in each of the last `weeks` ISO weeks."""
+        buckets = self.weeks(weeks)
+        with self._engine.db.transaction() as session:
+            started = self._count_per_week(session, Instance.started_at, buckets)
+            completed = self._count_per_week(session, Instance.ended_at, buckets, Instance.status == "completed")
+        for w, s, c in zip(buckets, started, completed, strict=True):
+            w.values = {"started": s, "completed": c}
+        return buckets
+
+    def tasks_completed_per_week(self, weeks: int = 12) -> list[Week]:
+        """Human tasks completed in each of the last `weeks` ISO weeks (task throughput)."""
+        buckets = self.weeks(weeks)
+        with self._engine.db.transaction() as session:
+            completed = self._count_per_week(session, HumanTask.completed_at, buckets,
+                                             HumanTask.status == "completed")
+        for w, c in zip(buckets, completed, strict=True):
+            w.values = {"completed": c}
+        return buckets
+
+    # -- open tasks -------------------------------------------------------------------------
+    def open_tasks_by_forum(self) -> list[ForumTaskStats]:
+        """Open tasks per candidate forum (a task with two candidate forums counts in both, as in
+        their inboxes): how many, how many overdue, how old (AGE_BUCKETS) and the oldest.
+        Tasks without a forum are under forum None. Most overdue first, then by name."""
+        now = self._engine.clock.now()
+        today = now.astimezone(COPENHAGEN).date()
+        age_cases = []
+        for i, (_label, lo, hi) in enumerate(AGE_BUCKETS):
+            # created on or before the day `lo` days ago (and after the day `hi` days ago)
+            newest = _local_midnight(today - timedelta(days=lo - 1))
+            cond = HumanTask.created_at < newest
+            if hi is not None:
+                cond = and_(cond, HumanTask.created_at >= _local_midnight(today - timedelta(days=hi - 1)))
+            age_cases.append((cond, i))
+        age = case(*age_cases, else_=0)
+        forum = TaskCandidate.forum
+        overdue = func.sum(case((HumanTask.due_at < now, 1), else_=0))
+        q = (select(forum, age, func.count(HumanTask.id), overdue, func.min(HumanTask.created_at))
+             .select_from(HumanTask).outerjoin(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
+             .where(HumanTask.status == "open").group_by(forum, age))
+        stats: dict[str | None, ForumTaskStats] = {}
+        with self._engine.db.transaction() as session:
+            for name, index, n, late, oldest in session.execute(q):
+                s = stats.setdefault(name, ForumTaskStats(name))
+                s.open += n
+                s.overdue += int(late or 0)
+                s.ages[AGE_BUCKETS[int(index)][0]] += n
+                oldest_iso = _iso(oldest)
+                if oldest_iso and (s.oldest is None or oldest_iso < s.oldest):
+                    s.oldest = oldest_iso
+        return sorted(stats.values(), key=lambda s: (-s.overdue, s.forum is None, (s.forum or "").lower()))
+
+
+def _iso(value: Any) -> str | None:
+    """SQLite returns MIN() of a datetime column as text; PostgreSQL as a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
