@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from .conftest import FIXTURES, text
+from .conftest import FIXTURES, resource, text
 
 
 def upload(client, files: list[tuple[str, bytes]], csrf: bool = True):
@@ -135,3 +135,12 @@ def test_an_upload_over_the_size_limit_is_refused(app, as_user, web_engine):
     assert response.status_code == 413
     assert "Filen er for stor" in text(response)
     assert web_engine.definitions.get("testsag").version == 1
+
+
+def test_a_process_with_required_start_fields_is_started_through_its_start_form(web_engine, as_user):
+    """The quick start on the process page must not bypass the start form's rules."""
+    web_engine.definitions.deploy([resource("startsag.bpmn")], user="olga")
+    before = web_engine.runtime.list()[1]
+    response = as_user("olga").post("/processes/startsag/start", {"business_key": "S-9"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/start/startsag")
+    assert web_engine.runtime.list()[1] == before

@@ -9,12 +9,13 @@ from pathlib import PurePath
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from engine import DeploymentError, EngineError, NotFoundError, Problem
+from engine import DeploymentError, EngineError, FormValidationError, NotFoundError, Problem
 from engine.diagram_diff import element_names
 from engine.parsing import BPMN_NS, Resource
 from engine.services.definitions import SUFFIXES
@@ -337,7 +338,12 @@ def start(key: str) -> Any:
     eng = engine()
     user = current_user.username
     business_key = request.form.get("business_key", "").strip()[:255] or None
-    inst = eng.runtime.start(key, business_key=business_key, user=user)
+    try:
+        # The start form's rules apply here too; a process with required start fields is started there.
+        inst = eng.runtime.start_with_form(key, {}, user, business_key=business_key, locale=str(get_locale()))
+    except FormValidationError:
+        flash(_("Udfyld startformularen for at starte en sag."), "info")
+        return redirect(url_for("start.form", key=key))
     first = eng.tasks.next_for(inst.id, user)
     if first is not None:
         flash(_("Sagen er startet. Her er din første opgave."), "success")
