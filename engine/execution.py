@@ -126,8 +126,11 @@ def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
     if wf.last_task is not None and wf.last_task.workflow is wf:
         data.update(wf.last_task.data)
     for state in (TaskState.WAITING, TaskState.STARTED, TaskState.READY):
-        for t in wf.get_tasks(state=state):
-            data.update(t.data)
+        # Case variables live in the top-level process; a sub-process's locals (the current item of a
+        # multi-instance, say) are not the case's.
+        for t in wf.get_tasks(state=state, skip_subprocesses=True):
+            if t.parent is None or not isinstance(t.parent.task_spec, MultiInstanceTask):
+                data.update(t.data)
     data.update(wf.data)
     if not data.get("data_objects"):
         data.pop("data_objects", None)

@@ -56,3 +56,14 @@ def test_tasks_inside_a_multi_instance_subprocess_are_labelled_with_their_item(e
     engine.definitions.deploy([res(doc("mi", start(), sub, end(), chain("start", "per_org", "end")))])
     view = engine.runtime.start("mi", data={"orgs": ["fsb", {"navn": "AKB København"}]})
     assert sorted(t.name for t in view.tasks) == ["Indsend: AKB København", "Indsend: fsb"]
+
+
+def test_case_variables_do_not_include_the_locals_of_a_running_sub_process(engine):
+    sub = ('<bpmn:subProcess id="per_org"><bpmn:multiInstanceLoopCharacteristics camunda:collection="orgs" '
+           'camunda:elementVariable="org"/>'
+           '<bpmn:startEvent id="ss"/><bpmn:userTask id="indsend" name="Indsend" camunda:candidateGroups="Sekretariat"/>'
+           '<bpmn:endEvent id="se"/>' + chain("ss", "indsend", "se") + '</bpmn:subProcess>')
+    engine.definitions.deploy([res(doc("mi", start(), sub, end(), chain("start", "per_org", "end")))])
+    view = engine.runtime.start("mi", data={"orgs": ["fsb", "3B"], "aar": 2027})
+    assert view.data["aar"] == 2027 and view.data["orgs"] == ["fsb", "3B"]
+    assert "org" not in view.data
