@@ -221,7 +221,8 @@ class Projector:
             if row.spiff_task_id not in ready:
                 row.status = "cancelled"
                 row.completed_at = now
-                self.audit(session, inst, "task_cancelled", user=user, element_id=row.element_id, task_id=row.id)
+                self.audit(session, inst, "task_cancelled", user=user, element_id=row.element_id, task_id=row.id,
+                           details={"name": row.name})
         for spiff_id, task in ready.items():
             if spiff_id in known:
                 continue

@@ -179,7 +179,7 @@ class TaskService:
             self._check_actor(session, row, user, "claim")
             row.assignee = user
             self._engine.projector.audit(session, row.instance, "claimed", user=user, element_id=row.element_id,
-                                         task_id=row.id)
+                                         task_id=row.id, details={"name": row.name})
             return TaskView.of(row)
         return self._engine.runtime.retrying(work)
 
@@ -192,7 +192,7 @@ class TaskService:
                 raise PermissionDeniedError(f"task {task_id} is claimed by {row.assignee}")
             row.assignee = None
             self._engine.projector.audit(session, row.instance, "unclaimed", user=user,
-                                         element_id=row.element_id, task_id=row.id)
+                                         element_id=row.element_id, task_id=row.id, details={"name": row.name})
             return TaskView.of(row)
         return self._engine.runtime.retrying(work)
 
@@ -209,7 +209,7 @@ class TaskService:
                 raise InvalidInputError(f"unknown user '{assignee}'")
             row.assignee = assignee
             self._engine.projector.audit(session, row.instance, "assigned", user=by, element_id=row.element_id,
-                                         task_id=row.id, details={"assignee": assignee})
+                                         task_id=row.id, details={"assignee": assignee, "name": row.name})
             return TaskView.of(row)
         return self._engine.runtime.retrying(work)
 

@@ -227,3 +227,12 @@ def test_parallel_tasks_completed_one_after_another(engine):
     done = engine.runtime.get(inst.id)
     assert done.status == "completed"
     assert done.data["x"] == "from a" and done.data["y"] == "from b"
+
+
+def test_task_events_name_the_task_for_the_history(engine):
+    engine.definitions.deploy([res(user_process("p"))])
+    task = engine.runtime.start("p").tasks[0]
+    engine.tasks.claim(task.id, "anna")
+    engine.tasks.unclaim(task.id, "anna")
+    events = {h.type: h for h in engine.runtime.get(task.instance_id).history}
+    assert events["claimed"].details["name"] == "Task" and events["unclaimed"].details["name"] == "Task"

@@ -150,3 +150,10 @@ def test_group_forums():
     assert [(lv["level"], [f["name"] for f in lv["internal"]], [f["name"] for f in lv["sector"]]) for lv in levels] == [
         (1, ["A"], ["B"]), (2, [], []), (3, ["E"], [])]
     assert [(k, [f["name"] for f in fs]) for k, fs in others] == [("committee", ["C"]), ("other", ["D"])]
+
+
+def test_pages_declare_an_icon_that_is_served(web):
+    html = web.get("/login").get_data(as_text=True)
+    assert 'rel="icon"' in html and "/static/favicon.svg" in html
+    response = web.get("/static/favicon.svg")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
