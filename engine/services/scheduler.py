@@ -57,16 +57,20 @@ class SchedulerService:
         while count < limit:
             with db.transaction() as session:
                 now = self._engine.clock.now()
-                q = (select(Instance).where(Instance.status == "active", Instance.next_due_at <= now)
-                     .order_by(Instance.next_due_at).limit(1))
-                if db.is_postgres:
-                    q = q.with_for_update(skip_locked=True)
-                inst = session.scalar(q)
+                inst = self._claim_next(session, select(Instance).where(
+                    Instance.status == "active", Instance.next_due_at <= now).order_by(Instance.next_due_at))
                 if inst is None:
                     return count
                 self._fire(session, inst, now)
                 count += 1
         return count
+
+    def _claim_next(self, session: Session, query: Any) -> Any:
+        """The first due row, locked for this worker; rows other workers hold are skipped (PostgreSQL)."""
+        query = query.limit(1)
+        if self._engine.db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        return session.scalar(query)
 
     def _fire(self, session: Session, inst: Instance, now: datetime) -> None:
         before = inst.state_json
@@ -82,11 +86,8 @@ class SchedulerService:
         while True:
             with db.transaction() as session:
                 now = self._engine.clock.now()
-                q = (select(Definition).where(Definition.next_start_at <= now)
-                     .order_by(Definition.next_start_at).limit(1))
-                if db.is_postgres:
-                    q = q.with_for_update(skip_locked=True)
-                definition = session.scalar(q)
+                definition = self._claim_next(session, select(Definition).where(
+                    Definition.next_start_at <= now).order_by(Definition.next_start_at))
                 if definition is None:
                     return started
                 due = definition.next_start_at

@@ -48,22 +48,23 @@ def test_var_reads_optional_variables_with_a_default(engine):
     assert engine.runtime.start("p", data={"givet": "x"}).data["svar"] == "standard/x"
 
 
-def test_tasks_inside_a_multi_instance_subprocess_are_labelled_with_their_item(engine):
+def _per_organisation_process() -> str:
+    """A multi-instance sub-process over `orgs` with one user task per organisation."""
     sub = ('<bpmn:subProcess id="per_org"><bpmn:multiInstanceLoopCharacteristics camunda:collection="orgs" '
            'camunda:elementVariable="org"/>'
            '<bpmn:startEvent id="ss"/><bpmn:userTask id="indsend" name="Indsend" camunda:candidateGroups="Sekretariat"/>'
            '<bpmn:endEvent id="se"/>' + chain("ss", "indsend", "se") + '</bpmn:subProcess>')
-    engine.definitions.deploy([res(doc("mi", start(), sub, end(), chain("start", "per_org", "end")))])
+    return doc("mi", start(), sub, end(), chain("start", "per_org", "end"))
+
+
+def test_tasks_inside_a_multi_instance_subprocess_are_labelled_with_their_item(engine):
+    engine.definitions.deploy([res(_per_organisation_process())])
     view = engine.runtime.start("mi", data={"orgs": ["fsb", {"navn": "AKB København"}]})
     assert sorted(t.name for t in view.tasks) == ["Indsend: AKB København", "Indsend: fsb"]
 
 
 def test_case_variables_do_not_include_the_locals_of_a_running_sub_process(engine):
-    sub = ('<bpmn:subProcess id="per_org"><bpmn:multiInstanceLoopCharacteristics camunda:collection="orgs" '
-           'camunda:elementVariable="org"/>'
-           '<bpmn:startEvent id="ss"/><bpmn:userTask id="indsend" name="Indsend" camunda:candidateGroups="Sekretariat"/>'
-           '<bpmn:endEvent id="se"/>' + chain("ss", "indsend", "se") + '</bpmn:subProcess>')
-    engine.definitions.deploy([res(doc("mi", start(), sub, end(), chain("start", "per_org", "end")))])
+    engine.definitions.deploy([res(_per_organisation_process())])
     view = engine.runtime.start("mi", data={"orgs": ["fsb", "3B"], "aar": 2027})
     assert view.data["aar"] == 2027 and view.data["orgs"] == ["fsb", "3B"]
     assert "org" not in view.data
