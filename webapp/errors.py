@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from engine import ConflictError, EngineError, InvalidInputError, NotFoundError, PermissionDeniedError
+from engine import EngineError
 
 
 def _titles() -> dict[int, tuple[str, str]]:
@@ -51,22 +51,8 @@ def init_app(app: Flask) -> None:
         return error_page(400, _("Formularen var udløbet eller manglede sikkerhedsnøglen. "
                                  "Gå tilbage, genindlæs siden, og prøv igen."))
 
-    @app.errorhandler(PermissionDeniedError)
-    def denied(exc: PermissionDeniedError) -> Any:
-        return error_page(403, exc.message)
-
-    @app.errorhandler(NotFoundError)
-    def not_found(exc: NotFoundError) -> Any:
-        return error_page(404, exc.message)
-
-    @app.errorhandler(ConflictError)
-    def conflict(exc: ConflictError) -> Any:
-        return error_page(409, exc.message)
-
-    @app.errorhandler(InvalidInputError)
-    def invalid(exc: InvalidInputError) -> Any:
-        return error_page(400, exc.message)
-
     @app.errorhandler(EngineError)
     def engine_error(exc: EngineError) -> Any:
+        # Each engine error class carries its status: PermissionDenied 403, NotFound 404, Conflict 409,
+        # invalid input 400, form/deployment problems 422.
         return error_page(exc.http_status, exc.message)
