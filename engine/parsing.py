@@ -112,8 +112,6 @@ class ParsedProcess:
     resource: Resource
     spec: Any
     subprocess_specs: dict[str, Any]
-    uses_decisions: list[str]
-    calls: list[str]
     start_trigger: dict[str, str] | None = None
     start_form: list[dict[str, Any]] = field(default_factory=list)
 
@@ -599,13 +597,10 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
             _store_multiinstance_collections(_all_task_specs(spec, subs))
-            decisions = sorted({_decision_id(parser, ts) for ts in _all_task_specs(spec, subs)
-                                if hasattr(ts, "dmnEngine")})
-            calls = sorted(subs.keys())
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
-                                        decisions, calls, loaded.start_triggers.get(pid), start_form))
+                                        loaded.start_triggers.get(pid), start_form))
     if problems:
         raise DeploymentError(problems)
     return result
@@ -621,14 +616,6 @@ def _store_multiinstance_collections(task_specs: list[Any]) -> None:
             ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
             if ts.output_item is not None:
                 ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
-
-
-def _decision_id(parser: Any, task_spec: Any) -> str:
-    table = task_spec.dmnEngine.decision_table
-    for decision_id, dmn_parser in parser.dmn_parsers.items():
-        if any(t is table for t in getattr(dmn_parser.decision, "decisionTables", [])):
-            return decision_id
-    return table.id
 
 
 def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:

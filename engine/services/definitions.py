@@ -150,11 +150,9 @@ class DefinitionService:
     @staticmethod
     def _content_hash(proc: ParsedProcess, spec_json: str) -> str:
         # A process changes when its file changes or a decision/called process it uses changes: the
-        # spec embeds the decision tables and called processes, so their content is hashed too.
+        # spec embeds the decision tables and called processes, so hashing it covers them.
         h = hashlib.sha256(proc.resource.content)
         h.update(proc.key.encode())
-        for decision in proc.uses_decisions:
-            h.update(decision.encode())
         h.update(spec_json.encode())
         return h.hexdigest()
 
