@@ -6,7 +6,8 @@ from .business_calendar import BusinessCalendar
 from .clock import Clock, SystemClock
 from .db import Database, database_url, upgrade
 from .execution import Projector
-from .scripting import DEFAULT_CPU_SECONDS, RestrictedScriptEngine
+from .limits import Limits
+from .scripting import RestrictedScriptEngine
 from .serialization import WorkflowCodec
 from .services.definitions import DefinitionService
 from .services.history import HistoryService
@@ -25,11 +26,15 @@ class Engine:
     >>> eng.definitions.deploy(["processes"], user="owner")
     """
 
-    def __init__(self, db: Database, clock: Clock | None = None, cpu_seconds: float = DEFAULT_CPU_SECONDS) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None, limits: Limits | None = None,
+                 cpu_seconds: float | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
         self.calendar = BusinessCalendar()
-        self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, cpu_seconds)
+        self.limits = limits or Limits.from_env()
+        if cpu_seconds is not None:
+            self.limits = Limits.from_env(eval_cpu_seconds=cpu_seconds)
+        self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, self.limits)
         self.codec = WorkflowCodec()
         self.projector = Projector(self.codec, self.clock)
         self.definitions = DefinitionService(self)

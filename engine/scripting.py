@@ -30,6 +30,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from .business_calendar import BusinessCalendar
 from .clock import Clock, SystemClock
+from .limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_CPU_SECONDS = 2.0
 _MISSING = object()
@@ -260,10 +261,12 @@ class RestrictedScriptEngine(PythonScriptEngine):
     """SpiffWorkflow script engine that only runs restricted code and knows the engine's clock."""
 
     def __init__(self, clock: Clock | None = None, calendar: BusinessCalendar | None = None,
-                 cpu_seconds: float = DEFAULT_CPU_SECONDS) -> None:
+                 limits: Limits | None = None) -> None:
         self.clock = clock or SystemClock()
         self.calendar = calendar or BusinessCalendar()
-        super().__init__(environment=RestrictedEnvironment(self.clock, self.calendar, cpu_seconds))
+        # Read by task specs and event definitions at run time (cardinality, call depth, timers).
+        self.limits = limits or DEFAULT_LIMITS
+        super().__init__(environment=RestrictedEnvironment(self.clock, self.calendar, self.limits.eval_cpu_seconds))
 
     def validate(self, expression: str) -> None:
         compile_restricted_source("eval", expression)
