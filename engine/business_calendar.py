@@ -12,11 +12,17 @@ class BusinessCalendar:
     def __init__(self, meetings: dict[str, list[date]] | None = None) -> None:
         self._holidays = holidays.country_holidays("DK")
         self._meetings: dict[str, list[date]] = {}
+        self.version = 0  # bumped on every change, so evaluator processes know when to refresh
         for forum, dates in (meetings or {}).items():
             self.set_meetings(forum, dates)
 
     def set_meetings(self, forum: str, dates: list[date]) -> None:
         self._meetings[forum] = sorted(set(dates))
+        self.version += 1
+
+    def meetings(self) -> dict[str, list[str]]:
+        """Every forum's meeting dates as ISO strings."""
+        return {forum: [d.isoformat() for d in dates] for forum, dates in self._meetings.items()}
 
     def is_holiday(self, day: date) -> bool:
         return day in self._holidays

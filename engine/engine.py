@@ -36,7 +36,7 @@ class Engine:
             self.limits = Limits.from_env(eval_cpu_seconds=cpu_seconds)
         self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, self.limits)
         self.codec = WorkflowCodec()
-        self.projector = Projector(self.codec, self.clock)
+        self.projector = Projector(self.codec, self.clock, self.limits)
         self.definitions = DefinitionService(self)
         self.runtime = RuntimeService(self)
         self.tasks = TaskService(self)

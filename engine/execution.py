@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -22,12 +21,14 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .expressions import names_to_python, timer_to_python
-from .models import AuditEvent, HumanTask, Instance, TaskCandidate, Wait
+from . import spiff_patches  # noqa: F401 - lifts SpiffWorkflow's task-tree depth limit
+from .assignment import Assignment, AssignmentFailed, evaluate_assignment
+from .budget import LimitExceeded, StepBudget
+from .limits import DEFAULT_LIMITS, Limits
+from .models import AuditEvent, Forum, HumanTask, Instance, TaskCandidate, TaskCandidateUser, User, Wait
 from .parsing import public_id
+from .sandbox.values import DataError, check_variables
 from .timers import next_due
-
-COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
 
 @dataclass
@@ -43,9 +44,15 @@ class StepResult:
 
 
 def advance(wf: BpmnWorkflow) -> StepResult:
-    """Run engine steps until only people, timers or messages remain, or a script fails."""
+    """Run engine steps until only people, timers or messages remain, a script fails or the step
+    breaks a bound of engine/limits.py (see engine/budget.py)."""
+    budget = StepBudget(wf, getattr(wf.script_engine, "limits", DEFAULT_LIMITS))
     try:
-        wf.do_engine_steps()
+        wf.do_engine_steps(will_complete_task=budget)
+        budget.check_growth()
+    except LimitExceeded as exc:
+        element = public_id(exc.task.task_spec.bpmn_id) if exc.task is not None else None
+        return StepResult(Incident(exc.message, element))
     except SpiffWorkflowException as exc:
         task = getattr(exc, "task", None)
         element = public_id(task.task_spec.bpmn_id) if task is not None else None
@@ -162,17 +169,13 @@ def _label_of(value: Any) -> str | None:
     return None
 
 
-def end_of_day(day: date) -> datetime:
-    """A deadline given as a date means the end of that working day in Copenhagen."""
-    return datetime(day.year, day.month, day.day, 16, 0, tzinfo=COPENHAGEN).astimezone(UTC)
-
-
 class Projector:
     """Writes a workflow's state and everything derived from it in the caller's session."""
 
-    def __init__(self, codec: Any, clock: Any) -> None:
+    def __init__(self, codec: Any, clock: Any, limits: Limits = DEFAULT_LIMITS) -> None:
         self.codec = codec
         self.clock = clock
+        self.limits = limits
         # Set by the Engine to RuntimeService.dispatch_thrown: delivers messages to other instances.
         self.dispatcher: Any = None
 
@@ -184,21 +187,50 @@ class Projector:
         thrown = wf.get_events()  # messages nothing in this instance caught: for other instances
         inst.state_json = self.codec.dump(wf)
         inst.variables = snapshot_variables(wf)
-        if step and step.incident:
+        incident = (step.incident if step else None) or self._check_data(wf)
+        if incident is None and wf.is_completed() and inst.status not in ("terminated",):
+            incident = self._check_finished(wf)
+            if incident is None:
+                inst.status = "completed"
+                inst.ended_at = now
+                self.audit(session, inst, "completed", user=user)
+        incident = self._sync_tasks(session, inst, wf, now, user) or incident
+        if incident is not None:
             inst.status = "incident"
-            inst.incident_message = step.incident.message[:4000]
-            inst.incident_element_id = step.incident.element_id
+            inst.incident_message = incident.message[:4000]
+            inst.incident_element_id = incident.element_id
             inst.incident_at = now
-            self.audit(session, inst, "incident", user=user, element_id=step.incident.element_id,
+            self.audit(session, inst, "incident", user=user, element_id=incident.element_id,
                        details={"message": inst.incident_message})
-        elif wf.is_completed() and inst.status not in ("terminated",):
-            inst.status = "completed"
-            inst.ended_at = now
-            self.audit(session, inst, "completed", user=user)
-        self._sync_tasks(session, inst, wf, now, user)
         self._sync_waits(session, inst, wf, now)
         if thrown and self.dispatcher is not None:
             self.dispatcher(session, inst, thrown, user)
+
+    def _check_data(self, wf: BpmnWorkflow) -> Incident | None:
+        """The case's variables are JSON within the size bounds, or the case stops here."""
+        task = wf.last_task
+        data = dict(task.data) if task is not None else {}
+        data.update(wf.data)
+        data.pop("data_objects", None)
+        try:
+            check_variables(data, self.limits.max_variable_bytes, self.limits.max_instance_bytes,
+                            self.limits.max_data_depth)
+        except DataError as exc:
+            element = public_id(task.task_spec.bpmn_id) if task is not None else None
+            return Incident(f"the case's data cannot be stored: {exc}", element)
+        return None
+
+    @staticmethod
+    def _check_finished(wf: BpmnWorkflow) -> Incident | None:
+        """A case is completed only when no step of it is left: never because the engine lost sight of
+        open steps (as SpiffWorkflow's depth-limited iterators once did after 1,000 levels)."""
+        for workflow in (wf, *wf.subprocesses.values()):
+            for task in workflow.tasks.values():
+                if task.state & TaskState.DEFINITE_MASK:
+                    return Incident("the engine reported the case as completed while step "
+                                    f"'{public_id(task.task_spec.bpmn_id) or task.task_spec.name}' is still open; "
+                                    "the case was stopped instead", public_id(task.task_spec.bpmn_id))
+        return None
 
     def audit(self, session: Session, inst: Instance | None, type_: str, *, user: str | None,
               element_id: str | None = None, task_id: int | None = None,
@@ -209,7 +241,9 @@ class Projector:
                                user=user, element_id=element_id, task_id=task_id, details=details or {}))
 
     def _sync_tasks(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime,
-                    user: str | None) -> None:
+                    user: str | None) -> Incident | None:
+        """Open a row for each new READY human task, cancel rows whose task is gone. Returns the
+        incident of the first task whose assignment could not be evaluated (no row is made for it)."""
         if inst.id is None:
             session.flush()
         ready = {} if inst.status in ("completed", "terminated") else {
@@ -223,34 +257,55 @@ class Projector:
                 row.completed_at = now
                 self.audit(session, inst, "task_cancelled", user=user, element_id=row.element_id, task_id=row.id,
                            details={"name": row.name})
+        incident = None
         for spiff_id, task in ready.items():
             if spiff_id in known:
                 continue
-            row = self._new_task_row(inst, task, now)
+            try:
+                assignment = evaluate_assignment(task, now)
+                self._check_names_exist(session, assignment)
+            except AssignmentFailed as exc:
+                incident = incident or Incident(exc.message, public_id(task.task_spec.bpmn_id))
+                continue
+            row = self._new_task_row(inst, task, assignment, now)
             session.add(row)
             session.flush()
             for forum in dict.fromkeys(row.candidate_groups or []):
                 session.add(TaskCandidate(task_id=row.id, forum=forum))
+            for username in dict.fromkeys(row.candidate_users or []):
+                session.add(TaskCandidateUser(task_id=row.id, username=username))
             self.audit(session, inst, "task_created", user=None, element_id=row.element_id, task_id=row.id,
                        details={"name": row.name, "forum": row.forum})
+        return incident
 
-    def _new_task_row(self, inst: Instance, task: Any, now: datetime) -> HumanTask:
+    @staticmethod
+    def _check_names_exist(session: Session, assignment: Assignment) -> None:
+        """Forums and users that came from expressions must exist, or nobody would ever see the task."""
+        if assignment.computed_groups:
+            known = set(session.scalars(select(Forum.name).where(Forum.name.in_(assignment.computed_groups))))
+            missing = [g for g in assignment.computed_groups if g not in known]
+            if missing:
+                raise AssignmentFailed(f"the task is for forum '{missing[0]}', which does not exist")
+        if assignment.computed_users:
+            known = set(session.scalars(select(User.username).where(User.username.in_(assignment.computed_users))))
+            missing = [u for u in assignment.computed_users if u not in known]
+            if missing:
+                raise AssignmentFailed(f"the task is for user '{missing[0]}', who does not exist")
+
+    def _new_task_row(self, inst: Instance, task: Any, assignment: Assignment, now: datetime) -> HumanTask:
         spec = task.task_spec
         ext = getattr(spec, "extensions", {}) or {}
-        engine = task.workflow.script_engine
-        groups = self._evaluate_names(engine, task, ext.get("camunda:candidateGroups"))
-        forum = groups[0] if groups else (spec.lane or None)
-        assignees = self._evaluate_names(engine, task, ext.get("camunda:assignee"))
         name = spec.bpmn_name or public_id(spec.bpmn_id)
         label = self._instance_label(task)
         if label:
             name = f"{name}: {label}"
+        groups = assignment.candidate_groups
         return HumanTask(
             instance_id=inst.id, spiff_task_id=str(task.id), element_id=public_id(spec.bpmn_id),
-            name=name[:255], forum=forum, candidate_groups=groups or ([spec.lane] if spec.lane else []),
-            assignee=assignees[0] if assignees else None,
-            due_at=self._evaluate_due(engine, task, ext.get("camunda:dueDate"), now),
-            fields=form_fields(spec), documentation=ext.get("documentation"), status="open", created_at=now)
+            name=name[:255], forum=groups[0] if groups else None, candidate_groups=groups,
+            assignee=assignment.assignee, due_at=assignment.due_at, follow_up_at=assignment.follow_up_at,
+            priority=assignment.priority, candidate_users=assignment.candidate_users, fields=form_fields(spec),
+            documentation=ext.get("documentation"), status="open", created_at=now)
 
     @staticmethod
     def _instance_label(task: Any) -> str | None:
@@ -266,35 +321,6 @@ class Projector:
                 return None
             current = current.workflow.top_workflow.get_task_from_id(parent_id)
         return None
-
-    @staticmethod
-    def _evaluate_names(engine: Any, task: Any, raw: str | None) -> list[str]:
-        if not raw:
-            return []
-        try:
-            value = engine.evaluate(task, names_to_python(raw))
-        except Exception:
-            return [raw]
-        if isinstance(value, list | tuple):
-            return [str(v).strip() for v in value if str(v).strip()]
-        return [v.strip() for v in str(value).split(",") if v.strip()]
-
-    @staticmethod
-    def _evaluate_due(engine: Any, task: Any, raw: str | None, now: datetime) -> datetime | None:
-        if not raw:
-            return None
-        try:
-            value = engine.evaluate(task, timer_to_python(raw))
-            if isinstance(value, datetime):
-                return value if value.tzinfo else value.replace(tzinfo=UTC)
-            if isinstance(value, date):
-                return end_of_day(value)
-            text = str(value).strip()
-            if len(text) == 10 and text[4] == "-" and text[7] == "-":
-                return end_of_day(date.fromisoformat(text))
-            return next_due(text, now)
-        except Exception:
-            return None
 
     def _sync_waits(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime) -> None:
         for old in session.scalars(select(Wait).where(Wait.instance_id == inst.id)).all():

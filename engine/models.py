@@ -144,6 +144,9 @@ class HumanTask(Base):
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(100))
+    follow_up_at: Mapped[datetime | None]
+    priority: Mapped[int | None] = mapped_column(Integer)
+    candidate_users: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     instance: Mapped[Instance] = relationship()
 
 
@@ -154,6 +157,15 @@ class TaskCandidate(Base):
     __table_args__ = (Index("ix_task_candidates_forum_task", "forum", "task_id"),)
     task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
     forum: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class TaskCandidateUser(Base):
+    """One row per candidate user of a task (camunda:candidateUsers), for their inboxes."""
+
+    __tablename__ = "task_candidate_users"
+    __table_args__ = (Index("ix_task_candidate_users_user_task", "username", "task_id"),)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class Wait(Base):

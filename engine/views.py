@@ -58,6 +58,9 @@ class TaskView:
     process_key: str | None = None
     process_name: str | None = None
     business_key: str | None = None
+    candidate_users: list[str] = field(default_factory=list)
+    follow_up: str | None = None
+    priority: int | None = None
 
     @classmethod
     def of(cls, t: HumanTask, inst: Instance | None = None) -> TaskView:
@@ -66,7 +69,8 @@ class TaskView:
                    t.assignee, _iso(t.due_at), _iso(t.created_at) or "", list(t.fields or []), t.status,
                    t.documentation, t.completed_by, _iso(t.completed_at),
                    inst.definition.key if inst else None, inst.definition.name if inst else None,
-                   inst.business_key if inst else None)
+                   inst.business_key if inst else None, list(t.candidate_users or []), _iso(t.follow_up_at),
+                   t.priority)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

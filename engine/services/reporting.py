@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
+from ..assignment import COPENHAGEN
 from ..errors import InvalidInputError
-from ..execution import COPENHAGEN
 from ..models import HumanTask, Instance, TaskCandidate
 
 MAX_WEEKS = 104

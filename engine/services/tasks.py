@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..execution import advance
 from ..forms import validate_form
-from ..models import Definition, HumanTask, Instance, TaskCandidate
+from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
 from ..views import TaskView
 from .runtime import check_data
 
@@ -113,11 +113,12 @@ class TaskService:
             conditions.append(HumanTask.assignee.is_(None))
         if user is not None and assigned != "me":
             forums = self._engine.identity.forums_of(user, session)
-            if not forums and assigned == "unassigned":
-                return None
-            candidates = select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))
-            conditions.append(or_(HumanTask.assignee == user, HumanTask.id.in_(candidates)) if forums
-                              else HumanTask.assignee == user)
+            mine = [HumanTask.id.in_(select(TaskCandidateUser.task_id).where(TaskCandidateUser.username == user))]
+            if forums:
+                mine.append(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))))
+            if assigned != "unassigned":
+                mine.append(HumanTask.assignee == user)
+            conditions.append(or_(*mine))
         if process_key is not None:
             conditions.append(Instance.definition_id.in_(select(Definition.id).where(Definition.key == process_key)))
         if overdue:
@@ -150,6 +151,8 @@ class TaskService:
             return True
         if task.assignee and task.assignee != user:
             return False
+        if user in (task.candidate_users or []):
+            return True
         forums = set(identity.forums_of(user, session))
         return bool(forums & set(task.candidate_groups or ([task.forum] if task.forum else [])))
 

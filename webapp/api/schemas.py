@@ -103,6 +103,9 @@ class TaskSchema(Schema):
     process_key = fields.String(allow_none=True)
     process_name = fields.String(allow_none=True)
     business_key = fields.String(allow_none=True)
+    candidate_users = fields.List(fields.String(), metadata=_d("Users who may claim the task besides the forums."))
+    follow_up = _when("Follow-up date (camunda:followUpDate), if any.")
+    priority = fields.Integer(allow_none=True, metadata=_d("camunda:priority, if any."))
 
 
 class PageSchema(Schema):
