@@ -26,20 +26,29 @@ def database_url() -> str:
     return os.environ.get("ALMENFLOW_DATABASE_URL") or default_database_url()
 
 
-def make_engine(url: str, **kwargs: Any) -> SAEngine:
+def make_engine(url: str, busy_timeout: float = 30.0, **kwargs: Any) -> SAEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 module's own implicit BEGIN is switched off: _begin below says which kind.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # A transaction that will write takes the write lock when it starts (BEGIN IMMEDIATE): two
+            # writers then queue on the busy timeout instead of both reading and one failing with
+            # "database is locked" when it tries to write on a stale snapshot.
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
         return engine
     if url.startswith("postgresql://"):
@@ -62,10 +71,12 @@ def upgrade(engine: SAEngine) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.engine = make_engine(url, busy_timeout)
+        self.sessions = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"),
+                                     expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -73,8 +84,19 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back everything on any error."""
-        session = self.sessions()
+        """One unit of work that may write: commit on success, roll back everything on any error."""
+        with self._session(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads; on SQLite it does not wait for (or block) writers."""
+        with self._session(self.read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        session = factory()
         try:
             yield session
             session.commit()

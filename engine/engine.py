@@ -47,8 +47,11 @@ class Engine:
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod
-    def create(cls, url: str | None = None, clock: Clock | None = None, **kwargs: object) -> Engine:
-        return cls(Database(url or database_url()), clock, **kwargs)  # type: ignore[arg-type]
+    def create(cls, url: str | None = None, clock: Clock | None = None, limits: Limits | None = None,
+               cpu_seconds: float | None = None) -> Engine:
+        limits = limits or Limits.from_env()
+        return cls(Database(url or database_url(), busy_timeout=limits.lock_wait_seconds), clock, limits,
+                   cpu_seconds)
 
     def init_db(self) -> None:
         """Bring the schema to the newest migration and load the business calendar."""

@@ -35,6 +35,8 @@ class Limits:
     max_variable_bytes: int = 1_048_576
     max_instance_bytes: int = 4_194_304
     max_data_depth: int = 64
+    # How long a write waits for a case (or, on SQLite, the database) another writer holds.
+    lock_wait_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Limits:

@@ -45,7 +45,7 @@ class DefinitionService:
     # -- validation and deployment -------------------------------------------------------------
     def validate(self, resources: list[Resource]) -> list[Problem]:
         """Every problem deploying these resources would report; nothing is stored."""
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             try:
                 self._parse(session, resources)
             except DeploymentError as exc:
@@ -176,14 +176,14 @@ class DefinitionService:
                               .order_by(Definition.version.desc()).limit(1))
 
     def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             q = select(Definition).order_by(Definition.key, Definition.version)
             if latest_only:
                 q = q.where(Definition.id.in_(select(func.max(Definition.id)).group_by(Definition.key)))
             return [DefinitionInfo.of(d) for d in session.scalars(q)]
 
     def get(self, key: str, version: int | None = None) -> DefinitionInfo:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return DefinitionInfo.of(self.find(session, key, version))
 
     def find(self, session: Session, key: str, version: int | None = None) -> Definition:
@@ -196,7 +196,7 @@ class DefinitionService:
         return d
 
     def source(self, key: str, version: int | None = None) -> tuple[str, bytes]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             d = self.find(session, key, version)
             return d.resource.name, d.resource.content
 
@@ -211,7 +211,7 @@ class DefinitionService:
 
     def instance_counts(self) -> dict[tuple[str, int], dict[str, int]]:
         """{(key, version): {status: count}} for the process library and dashboard."""
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             rows = session.execute(select(Definition.key, Definition.version, Instance.status, func.count())
                                    .join(Instance, Instance.definition_id == Definition.id)
                                    .group_by(Definition.key, Definition.version, Instance.status)).all()

@@ -17,7 +17,7 @@ class HistoryService:
         self._engine = engine
 
     def events(self, instance_id: int | None = None, type_: str | None = None, limit: int = 1000) -> list[AuditView]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             q = select(AuditEvent)
             if instance_id is not None:
                 q = q.where(AuditEvent.instance_id == instance_id)
@@ -41,7 +41,7 @@ class HistoryService:
             return {"id": comment.id, "user": user, "time": _iso(comment.time), "text": text, "task_id": task_id}
 
     def comments(self, instance_id: int) -> list[dict[str, Any]]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             rows = session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
             return [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
                     for c in rows]
@@ -51,7 +51,7 @@ class HistoryService:
         (from its task_completed audit event) and the form fields that describe that data."""
         if not 1 <= limit <= 500:
             raise InvalidInputError("limit must be between 1 and 500")
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             tasks = session.scalars(
                 select(HumanTask)
                 .where(HumanTask.status == "completed",

@@ -33,7 +33,7 @@ class IdentityService:
     def _session(self, session: Session | None) -> Any:
         from contextlib import nullcontext
 
-        return nullcontext(session) if session is not None else self._engine.db.transaction()
+        return nullcontext(session) if session is not None else self._engine.db.read()
 
     # -- users ------------------------------------------------------------------------------
     def add_user(self, username: str, name: str = "", role: str = "member", forums: list[str] | None = None,
@@ -87,7 +87,7 @@ class IdentityService:
                 session.delete(existing)
 
     def verify_password(self, username: str, password: str) -> dict[str, Any] | None:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
             if user is None or not user.password_hash:
                 _hasher.hash("timing-equaliser")  # same cost whether or not the user exists
@@ -99,11 +99,11 @@ class IdentityService:
             return self._user_dict(session, user)
 
     def get_user(self, username: str) -> dict[str, Any]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return self._user_dict(session, self._user(session, username))
 
     def users(self) -> list[dict[str, Any]]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return [self._user_dict(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
     def exists(self, username: str, session: Session | None = None) -> bool:
@@ -151,12 +151,12 @@ class IdentityService:
         return self.forum(name)
 
     def forums(self) -> list[dict[str, Any]]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return [self._forum_dict(session, f) for f in session.scalars(select(Forum).order_by(
                 Forum.level.is_(None), Forum.level, Forum.name))]
 
     def forum(self, name: str) -> dict[str, Any]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             f = session.scalar(select(Forum).where(Forum.name == name))
             if f is None:
                 raise NotFoundError(f"no forum '{name}'")
@@ -178,12 +178,12 @@ class IdentityService:
         return rows
 
     def refresh_calendar(self) -> None:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             for f in session.scalars(select(Forum)):
                 self._engine.calendar.set_meetings(f.name, [date.fromisoformat(m) for m in f.meetings or []])
 
     def housing_organisations(self) -> list[dict[str, Any]]:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return [{"name": h.name, "afdelinger": h.afdelinger, "fictional": h.fictional}
                     for h in session.scalars(select(HousingOrganisation).order_by(HousingOrganisation.name))]
 

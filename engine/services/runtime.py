@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,6 +14,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -32,7 +35,12 @@ from . import monitoring
 
 T = TypeVar("T")
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
-MAX_LOCK_RETRIES = 5
+
+def is_transient(exc: OperationalError) -> bool:
+    """A database error that goes away when the transaction is repeated: SQLite busy/locked,
+    PostgreSQL serialization failure or deadlock."""
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40001", "40P01") or "database is locked" in str(exc) or "database is busy" in str(exc)
 
 
 def check_data(data: Any) -> dict[str, Any]:
@@ -73,22 +81,32 @@ class RuntimeService:
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)
         if lock and self._engine.db.is_postgres:
-            q = q.with_for_update()
+            # Waits for the row and reads what the previous holder committed (SQLite's write
+            # transactions are serialised at BEGIN IMMEDIATE instead).
+            q = q.with_for_update().execution_options(populate_existing=True)
         inst = session.scalar(q)
         if inst is None:
             raise NotFoundError(f"no instance {instance_id}")
         return inst
 
     def retrying(self, fn: Callable[[Session], T]) -> T:
-        """Run a unit of work, retrying when another writer changed the instance first."""
-        for attempt in range(MAX_LOCK_RETRIES):
+        """Run a unit of work, again when another writer changed the instance first or the database
+        was busy, until Limits.lock_wait_seconds have passed. Writers lock the instance row first (and SQLite
+        write transactions take the write lock at BEGIN), so a retry is the exception, not the rule."""
+        deadline = time.monotonic() + self._engine.limits.lock_wait_seconds
+        pause = 0.005
+        while True:
             try:
                 with self._engine.db.transaction() as session:
                     return fn(session)
-            except StaleDataError:
-                if attempt == MAX_LOCK_RETRIES - 1:
-                    raise OptimisticLockingError("the instance was changed concurrently; try again") from None
-        raise AssertionError("unreachable")
+            except (StaleDataError, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not is_transient(exc):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise OptimisticLockingError("the case was changed by someone else at the same time, "
+                                                 "repeatedly; try again") from None
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.25)
 
     # -- start ------------------------------------------------------------------------------
     def start(self, key: str, business_key: str | None = None, data: dict[str, Any] | None = None,
@@ -164,7 +182,10 @@ class RuntimeService:
             raise MessageCorrelationError(
                 f"{len(targets)} instances wait for message '{name}'; give a business key or correlate all")
         delivered = []
-        for inst in targets:
+        for target in targets:
+            inst = self.instance(session, target.id, lock=True)
+            if inst.status != "active":
+                continue
             wf = self.load(session, inst)
             waiting = [t for t in wf.event_manager.tasks.values()
                        if isinstance(t.task_spec.event_definition, AlmenMessageEventDefinition)
@@ -208,7 +229,7 @@ class RuntimeService:
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             inst = self.instance(session, instance_id)
             tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
                                                             HumanTask.status == "open")
@@ -253,7 +274,7 @@ class RuntimeService:
     def step_counts(self, key: str, version: int | None = None) -> dict[str, int]:
         """{element id: running instances there} for a definition version (the latest by default): open
         human tasks, timer/message waits and incidents of active, incident and suspended instances."""
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return monitoring.step_counts(session, self._engine.definitions.find(session, key, version).id)
 
     def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
@@ -263,7 +284,7 @@ class RuntimeService:
              limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             conditions = []
             if status:
                 conditions.append(Instance.status == status)

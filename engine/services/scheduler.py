@@ -103,7 +103,7 @@ class SchedulerService:
 
         from ..models import Wait
 
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             now = self._engine.clock.now()
             rows = session.execute(select(Wait, Instance).join(Instance, Wait.instance_id == Instance.id)
                                    .where(Wait.kind == "timer", Wait.due_at <= now + timedelta(hours=within_hours),

@@ -60,7 +60,7 @@ class TaskService:
             raise InvalidInputError(f"sort must be one of {', '.join(TASK_SORTS)}")
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
                                           due_before, has_due, assigned)
             if conditions is None:
@@ -80,7 +80,7 @@ class TaskService:
               status: str = "open", *, process_key: str | None = None, overdue: bool = False,
               due_before: datetime | None = None, has_due: bool = False, assigned: str | None = None) -> int:
         """How many tasks query() with the same filters finds in all (for paging)."""
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
                                           due_before, has_due, assigned)
             if conditions is None:
@@ -132,7 +132,7 @@ class TaskService:
         return conditions
 
     def get(self, task_id: int) -> TaskView:
-        with self._engine.db.transaction() as session:
+        with self._engine.db.read() as session:
             return TaskView.of(self._row(session, task_id))
 
     @staticmethod
@@ -140,6 +140,14 @@ class TaskService:
         row = session.get(HumanTask, task_id)
         if row is None:
             raise NotFoundError(f"no task {task_id}")
+        return row
+
+    def _locked_row(self, session: Session, task_id: int) -> HumanTask:
+        """The task, read after its case's row is locked: every writer to a case locks the case first,
+        so concurrent completions of one case's tasks take turns instead of failing."""
+        row = self._row(session, task_id)
+        self._engine.runtime.instance(session, row.instance_id, lock=True)
+        session.refresh(row)
         return row
 
     def may_act(self, task: HumanTask | TaskView, user: str, session: Session | None = None) -> bool:
@@ -176,7 +184,7 @@ class TaskService:
     # -- claim ------------------------------------------------------------------------------
     def claim(self, task_id: int, user: str) -> TaskView:
         def work(session: Session) -> TaskView:
-            row = self._row(session, task_id)
+            row = self._locked_row(session, task_id)
             if row.assignee and row.assignee != user and row.status == "open":
                 raise TaskAlreadyClaimedError(f"task {task_id} is already claimed by {row.assignee}")
             self._check_actor(session, row, user, "claim")
@@ -188,7 +196,7 @@ class TaskService:
 
     def unclaim(self, task_id: int, user: str) -> TaskView:
         def work(session: Session) -> TaskView:
-            row = self._row(session, task_id)
+            row = self._locked_row(session, task_id)
             if row.assignee is None:
                 raise InvalidStateError(f"task {task_id} is not claimed")
             if row.assignee != user and not self._engine.identity.is_admin(user, session):
@@ -205,7 +213,7 @@ class TaskService:
             identity = self._engine.identity
             if not identity.is_admin(by, session):
                 raise PermissionDeniedError("only an administrator may reassign tasks")
-            row = self._row(session, task_id)
+            row = self._locked_row(session, task_id)
             if row.status != "open":
                 raise InvalidStateError(f"task {task_id} is {row.status}")
             if assignee is not None and not identity.exists(assignee, session):
@@ -229,7 +237,7 @@ class TaskService:
         data = check_data(data)
 
         def work(session: Session) -> TaskView:
-            row = self._row(session, task_id)
+            row = self._locked_row(session, task_id)
             self._check_actor(session, row, user, "complete")
             try:
                 cleaned = validate_form(row.fields or [], data, locale)

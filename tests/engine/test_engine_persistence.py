@@ -1,15 +1,18 @@
-"""Persistence: compact instance state, reload by a fresh Engine, optimistic locking between engines."""
+"""Persistence: compact instance state, reload by a fresh Engine, concurrent writers to one case."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import OptimisticLockingError, TaskAlreadyCompletedError
+from engine import Limits, OptimisticLockingError, TaskAlreadyCompletedError
 from engine.models import Definition, HumanTask, Instance
 from tests.engine.bpmn_kit import chain, doc, end, field, flow, lanes, res, script, start, timer, user_task
 
@@ -81,7 +84,7 @@ def test_each_change_bumps_the_version(engine):
     assert stored(engine, inst.id).version > v1
 
 
-# -- optimistic locking ------------------------------------------------------------------------------
+# -- concurrent writers ----------------------------------------------------------------------------
 
 def parallel_case(engine):
     engine.definitions.deploy([res(long_process())])
@@ -90,23 +93,32 @@ def parallel_case(engine):
     return inst.id
 
 
-def interleave(monkeypatch, eng, action, times: int = 1):
-    """Run `action` (a write by another engine) while `eng` is between loading and saving an instance."""
+def run_while_loaded(monkeypatch, eng, action):
+    """Start `action` (a write by another engine, in its own thread) while `eng` holds the case between
+    loading and saving it; returns the thread and a list that receives the action's error, if any."""
     original = eng.runtime.load
-    calls = {"n": 0}
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _capture(action, errors))
 
     def load(session, inst):
         wf = original(session, inst)
-        if calls["n"] < times:
-            calls["n"] += 1
-            action(calls["n"])
+        if not thread.is_alive() and thread.ident is None:
+            thread.start()
+            time.sleep(0.3)  # the rival reaches the case's lock and waits there
         return wf
 
     monkeypatch.setattr(eng.runtime, "load", load)
-    return calls
+    return thread, errors
 
 
-def test_concurrent_writer_forces_a_reload_and_both_changes_survive(engine, make_engine, clock, monkeypatch):
+def _capture(action, errors):
+    try:
+        action()
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        errors.append(exc)
+
+
+def test_a_second_writer_waits_for_the_case_and_both_changes_survive(engine, make_engine, clock, monkeypatch):
     iid = parallel_case(engine)
     clock.advance(timedelta(days=1))
     engine.scheduler.run_due()
@@ -114,10 +126,11 @@ def test_concurrent_writer_forces_a_reload_and_both_changes_survive(engine, make
     other = make_engine()
     seen = stored(engine, iid).version
 
-    calls = interleave(monkeypatch, engine, lambda n: other.tasks.complete(tasks["b"], "carl"))
-    engine.tasks.complete(tasks["a"], "anna")  # loses the race once, then retries on fresh state
+    rival, errors = run_while_loaded(monkeypatch, engine, lambda: other.tasks.complete(tasks["b"], "carl"))
+    engine.tasks.complete(tasks["a"], "anna")
+    rival.join(30)
 
-    assert calls["n"] == 1
+    assert errors == [] and not rival.is_alive()
     final = other.runtime.get(iid)
     assert final.status == "completed"
     assert stored(engine, iid).version > seen + 1
@@ -129,36 +142,89 @@ def test_concurrent_writer_forces_a_reload_and_both_changes_survive(engine, make
     assert types.count("task_completed") == 3 and types.count("completed") == 1
 
 
-def test_losing_the_race_on_the_same_task_is_a_conflict(engine, make_engine, clock, monkeypatch):
+def test_the_second_completion_of_one_task_is_a_conflict(engine, make_engine, clock, monkeypatch):
     iid = parallel_case(engine)
     clock.advance(timedelta(days=1))
     engine.scheduler.run_due()
     task_a = next(t.id for t in engine.tasks.query(instance_id=iid) if t.element_id == "a")
     other = make_engine()
-    interleave(monkeypatch, engine, lambda n: other.tasks.complete(task_a, "carl"))
-    with pytest.raises(TaskAlreadyCompletedError):
-        engine.tasks.complete(task_a, "anna")
-    assert other.tasks.get(task_a).completed_by == "carl"
+    rival, errors = run_while_loaded(monkeypatch, engine, lambda: other.tasks.complete(task_a, "carl"))
+    engine.tasks.complete(task_a, "anna")
+    rival.join(30)
+    assert [type(e) for e in errors] == [TaskAlreadyCompletedError]
+    assert other.tasks.get(task_a).completed_by == "anna"
 
 
-def test_endless_contention_gives_optimistic_locking_error(engine, make_engine, clock, monkeypatch):
-    iid = parallel_case(engine)
-    clock.advance(timedelta(days=1))
-    engine.scheduler.run_due()
-    task_a = next(t.id for t in engine.tasks.query(instance_id=iid) if t.element_id == "a")
-    other = make_engine()
-    before = stored(engine, iid).state_json
+def fan_out_process(branches: int) -> str:
+    ids = [f"t{i}" for i in range(branches)]
+    return doc("fan", lanes(Sekretariat=["start", "fork", "join", "end", *ids]), start(),
+               '<bpmn:parallelGateway id="fork"/>', '<bpmn:parallelGateway id="join"/>', end(),
+               *[user_task(i, f"Opgave {i}", field(f"v_{i}", "long")) for i in ids],
+               flow("start", "fork"), *[flow("fork", i) for i in ids], *[flow(i, "join") for i in ids],
+               flow("join", "end"))
 
-    def rival_write(n):
-        # another engine changes the instance every time this one has loaded it
-        other.runtime.suspend(iid, user="admin")
-        other.runtime.resume(iid, user="admin")
 
-    interleave(monkeypatch, engine, rival_write, times=100)
-    with pytest.raises(OptimisticLockingError):
-        engine.tasks.complete(task_a, "anna")
-    assert engine.tasks.get(task_a).status == "open"
-    assert stored(engine, iid).state_json == before
+@pytest.mark.parametrize("engines", ["shared", "one per client"])
+def test_sixteen_clients_complete_sixteen_tasks_of_one_case_at_once(engine, make_engine, engines):
+    engine.definitions.deploy([res(fan_out_process(16))])
+    inst = engine.runtime.start("fan")
+    assert len(inst.tasks) == 16
+    clients = [engine if engines == "shared" else make_engine() for _ in inst.tasks]
+    barrier = threading.Barrier(len(inst.tasks), timeout=30)
+    errors: list[BaseException] = []
+
+    def complete(client, task):
+        barrier.wait()
+        _capture(lambda: client.tasks.complete(task.id, "anna", {f"v_{task.element_id}": 1}), errors)
+
+    threads = [threading.Thread(target=complete, args=(c, t)) for c, t in zip(clients, inst.tasks, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    final = engine.runtime.get(inst.id)
+    assert final.status == "completed"
+    assert {f"v_t{i}" for i in range(16)} <= set(final.data)
+    assert [h.type for h in final.history].count("task_completed") == 16
+
+
+def test_same_task_from_many_clients_completes_exactly_once(engine, make_engine):
+    engine.definitions.deploy([res(fan_out_process(2))])
+    inst = engine.runtime.start("fan")
+    task = inst.tasks[0]
+    clients = [make_engine() for _ in range(8)]
+    barrier = threading.Barrier(len(clients), timeout=30)
+    errors: list[BaseException] = []
+
+    def complete(client):
+        barrier.wait()
+        _capture(lambda: client.tasks.complete(task.id, "anna", {f"v_{task.element_id}": 1}), errors)
+
+    threads = [threading.Thread(target=complete, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(type(e).__name__ for e in errors) == ["TaskAlreadyCompletedError"] * 7
+    history = engine.runtime.get(inst.id).history
+    assert [h.task_id for h in history if h.type == "task_completed"] == [task.id]
+
+
+def test_a_case_held_too_long_gives_a_clean_conflict_and_changes_nothing(engine, make_engine, db_url):
+    engine.definitions.deploy([res(fan_out_process(2))])
+    inst = engine.runtime.start("fan")
+    impatient = make_engine(limits=Limits(lock_wait_seconds=0.5))
+    blocker = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the database's write lock
+    try:
+        with pytest.raises(OptimisticLockingError):
+            impatient.tasks.complete(inst.tasks[0].id, "anna", {"v_t0": 1})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert engine.tasks.get(inst.tasks[0].id).status == "open"
+    engine.tasks.complete(inst.tasks[0].id, "anna", {"v_t0": 1})  # and works once the lock is free
 
 
 def test_version_column_rejects_a_stale_write(engine, make_engine):
@@ -167,7 +233,9 @@ def test_version_column_rejects_a_stale_write(engine, make_engine):
     other = make_engine()
     first, second = engine.db.sessions(), other.db.sessions()
     try:
-        mine, theirs = first.get(Instance, iid), second.get(Instance, iid)
+        theirs = second.get(Instance, iid)
+        second.commit()  # `theirs` now holds a version that is about to go stale
+        mine = first.get(Instance, iid)
         assert mine.version == theirs.version
         mine.business_key = "first"
         first.commit()
