@@ -44,6 +44,7 @@ from .dmn import RESULT_MAPPINGS, AlmenBusinessRuleTask, annotate_table, preproc
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
 from .gateways import LoopSafeParallelGateway
+from .history_ttl import HistoryTtlError, parse_history_ttl
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -100,6 +101,7 @@ class LoadedResource:
     process_names: dict[str, str] = field(default_factory=dict)
     decision_ids: list[str] = field(default_factory=list)
     start_triggers: dict[str, dict[str, str]] = field(default_factory=dict)
+    history_ttl: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class ParsedProcess:
     subprocess_specs: dict[str, Any]
     start_trigger: dict[str, str] | None = None
     start_form: list[dict[str, Any]] = field(default_factory=list)
+    history_ttl_days: int | None = None
 
 
 # --- SpiffWorkflow parser extensions -------------------------------------------------------
@@ -286,6 +289,10 @@ def load_resource(resource: Resource) -> tuple[LoadedResource | None, list[Probl
             if proc.get("isExecutable", "true").lower() == "true":
                 loaded.process_ids.append(proc.get("id"))
                 loaded.process_names[proc.get("id")] = proc.get("name") or proc.get("id")
+                try:
+                    loaded.history_ttl[proc.get("id")] = parse_history_ttl(proc.get(f"{{{CAMUNDA_NS}}}historyTimeToLive"))
+                except HistoryTtlError as exc:
+                    problems.append(Problem(resource.name, proc.get("id"), f"process '{proc.get('id')}': {exc}"))
                 trigger = _extract_start_trigger(proc, root)
                 if trigger:
                     loaded.start_triggers[proc.get("id")] = trigger
@@ -552,7 +559,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
-                                        loaded.start_triggers.get(pid), start_form))
+                                        loaded.start_triggers.get(pid), start_form, loaded.history_ttl.get(pid)))
     if problems:
         raise DeploymentError(problems)
     return result
