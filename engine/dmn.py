@@ -280,8 +280,11 @@ def annotate_table(table: Any, dmn_parser: Any) -> None:
     for out in _children(node, "output"):
         for values_el in _children(out, "outputValues"):
             text = (_text_child(values_el).text or "").strip()
-            if text:
-                table.output_values[out.get("id")] = parse_output_values(text)
+            try:
+                if text:
+                    table.output_values[out.get("id")] = parse_output_values(text)
+            except FeelError:
+                continue  # refused by preprocess_dmn already; never a crash here
 
 
 def _meta(table: Any, name: str, default: Any = None) -> Any:
