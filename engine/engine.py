@@ -9,6 +9,7 @@ from .execution import Projector
 from .limits import Limits
 from .scripting import RestrictedScriptEngine
 from .serialization import WorkflowCodec
+from .services.cleanup import CleanupService
 from .services.definitions import DefinitionService
 from .services.history import HistoryService
 from .services.identity import IdentityService
@@ -44,6 +45,7 @@ class Engine:
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
         self.reporting = ReportingService(self)
+        self.cleanup = CleanupService(self)
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod

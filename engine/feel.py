@@ -60,6 +60,11 @@ def _single_test(item: str) -> str:
     return translate_literal(item)
 
 
+def split_list(text: str) -> list[str]:
+    """A comma-separated FEEL list ('"a", "b"') split at its top-level commas."""
+    return _split_top_level(text)
+
+
 def _split_top_level(text: str) -> list[str]:
     items, depth, quote, current = [], 0, None, ""
     for ch in text:

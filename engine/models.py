@@ -89,6 +89,8 @@ class Definition(Base):
     start_message: Mapped[str | None] = mapped_column(String(255), index=True)
     next_start_at: Mapped[datetime | None] = mapped_column(index=True)
     start_form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # camunda:historyTimeToLive in days: ended instances older than this are removed (services/cleanup.py).
+    history_ttl_days: Mapped[int | None] = mapped_column(Integer)
     resource: Mapped[Resource] = relationship()
 
 
@@ -99,6 +101,7 @@ class Instance(Base):
         Index("ix_instances_definition_id", "definition_id", "id"),
         Index("ix_instances_next_due", "next_due_at"),
         Index("ix_instances_started_at", "started_at"),
+        Index("ix_instances_definition_ended", "definition_id", "ended_at"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))

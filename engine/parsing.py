@@ -16,7 +16,6 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
@@ -36,17 +35,16 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import BusinessRuleTaskParser, UserTaskParser
-from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.camunda.specs.multiinstance_task import ParallelMultiInstanceTask as CamundaParallelMI
 from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask as CamundaSequentialMI
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
-from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from .dmn import RESULT_MAPPINGS, AlmenBusinessRuleTask, annotate_table, preprocess_dmn
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
 from .gateways import LoopSafeParallelGateway
+from .history_ttl import HistoryTtlError, parse_history_ttl
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -103,6 +101,7 @@ class LoadedResource:
     process_names: dict[str, str] = field(default_factory=dict)
     decision_ids: list[str] = field(default_factory=list)
     start_triggers: dict[str, dict[str, str]] = field(default_factory=dict)
+    history_ttl: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,6 +113,7 @@ class ParsedProcess:
     subprocess_specs: dict[str, Any]
     start_trigger: dict[str, str] | None = None
     start_form: list[dict[str, Any]] = field(default_factory=list)
+    history_ttl_days: int | None = None
 
 
 # --- SpiffWorkflow parser extensions -------------------------------------------------------
@@ -232,39 +232,6 @@ class AlmenUserTaskParser(UserTaskParser):
         return extensions
 
 
-class AlmenBusinessRuleTask(BusinessRuleTask):
-    """With camunda:resultVariable the decision result goes into that variable, shaped by
-    camunda:mapDecisionResult (resultList by default), and nothing else is set, as in Camunda 7.
-    Without it, SpiffWorkflow's behaviour stays: the outputs are merged into the task data."""
-
-    def _run_hook(self, my_task: Any) -> bool:
-        ext = getattr(self, "extensions", None) or {}
-        variable = ext.get("camunda:resultVariable")
-        if not variable:
-            return super()._run_hook(my_task)
-        try:
-            table = self.dmnEngine.decision_table
-            rules = self.dmnEngine.decide(my_task)
-            if str(table.hit_policy).upper() not in ("COLLECT", "RULE ORDER", "OUTPUT ORDER"):
-                rules = rules[:1]
-            rows = [rule.output_as_dict(my_task) for rule in rules]
-        except SpiffWorkflowException:
-            raise
-        except Exception as exc:
-            raise WorkflowTaskException(str(exc), task=my_task, exception=exc) from exc
-        mapping = ext.get("camunda:mapDecisionResult") or "resultList"
-        if mapping == "singleEntry":
-            value: Any = next(iter(rows[0].values()), None) if rows else None
-        elif mapping == "singleResult":
-            value = rows[0] if rows else None
-        elif mapping == "collectEntries":
-            value = [next(iter(row.values()), None) for row in rows]
-        else:
-            value = rows
-        my_task.data[variable] = value
-        return super(BusinessRuleTaskMixin, self)._run_hook(my_task)
-
-
 class AlmenBusinessRuleTaskParser(BusinessRuleTaskParser):
     def create_task(self) -> Any:  # SpiffWorkflow's parser ignores the configured spec class
         decision_ref = self.get_decision_ref(self.node)
@@ -278,6 +245,14 @@ class AlmenBusinessRuleTaskParser(BusinessRuleTaskParser):
             value = self.node.get(f"{{{CAMUNDA_NS}}}{attr}")
             if value:
                 extensions[f"camunda:{attr}"] = value.strip()
+        variable = extensions.get("camunda:resultVariable")
+        mapping = extensions.get("camunda:mapDecisionResult")
+        if variable is not None and (not variable.isidentifier() or variable.startswith("_")):
+            raise ValidationException(f"camunda:resultVariable '{variable}' is not a valid variable name",
+                                      node=self.node, file_name=self.filename)
+        if mapping is not None and mapping not in RESULT_MAPPINGS:
+            raise ValidationException(f"camunda:mapDecisionResult '{mapping}' is unknown; use one of "
+                                      f"{', '.join(RESULT_MAPPINGS)}", node=self.node, file_name=self.filename)
         return extensions
 
 
@@ -292,6 +267,11 @@ class AlmenParser(CamundaParser):
         full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),
         full_tag("boundaryEvent"): (_BoundaryParser, BoundaryEvent),
     })
+
+    def get_engine(self, decision_ref: str, node: Any) -> Any:
+        engine = super().get_engine(decision_ref, node)
+        annotate_table(engine.decision_table, self.dmn_parsers[decision_ref])
+        return engine
 
 
 # --- loading and preprocessing ---------------------------------------------------------------
@@ -309,6 +289,10 @@ def load_resource(resource: Resource) -> tuple[LoadedResource | None, list[Probl
             if proc.get("isExecutable", "true").lower() == "true":
                 loaded.process_ids.append(proc.get("id"))
                 loaded.process_names[proc.get("id")] = proc.get("name") or proc.get("id")
+                try:
+                    loaded.history_ttl[proc.get("id")] = parse_history_ttl(proc.get(f"{{{CAMUNDA_NS}}}historyTimeToLive"))
+                except HistoryTtlError as exc:
+                    problems.append(Problem(resource.name, proc.get("id"), f"process '{proc.get('id')}': {exc}"))
                 trigger = _extract_start_trigger(proc, root)
                 if trigger:
                     loaded.start_triggers[proc.get("id")] = trigger
@@ -526,31 +510,6 @@ def _check_task_attributes(el: Any, problem: Any) -> None:
             problem(el, f"camunda:{attr} '{value}' cannot be translated: {exc}")
 
 
-def preprocess_dmn(root: Any, filename: str) -> list[Problem]:
-    """Translate the FEEL unary tests Camunda modeller writes into the Python SpiffWorkflow evaluates."""
-    from .feel import FeelError, translate_input_entry, translate_literal
-
-    problems: list[Problem] = []
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        local = _local(el)
-        if local not in ("inputEntry", "outputEntry", "inputExpression"):
-            continue
-        text_el = next((c for c in el if isinstance(c.tag, str) and _local(c) == "text"), None)
-        if text_el is None:
-            continue
-        text = (text_el.text or "").strip()
-        try:
-            if local == "inputEntry":
-                text_el.text = translate_input_entry(text)
-            else:
-                text_el.text = translate_literal(text)
-        except FeelError as exc:
-            problems.append(Problem(filename, el.get("id"), f"cannot translate '{text}': {exc}"))
-    return problems
-
-
 # --- building specs ---------------------------------------------------------------------------
 
 def build_processes(new: list[LoadedResource], context: list[LoadedResource]) -> list[ParsedProcess]:
@@ -600,7 +559,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
-                                        loaded.start_triggers.get(pid), start_form))
+                                        loaded.start_triggers.get(pid), start_form, loaded.history_ttl.get(pid)))
     if problems:
         raise DeploymentError(problems)
     return result

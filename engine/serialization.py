@@ -14,8 +14,8 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditio
 from SpiffWorkflow.bpmn.serializer.default.task_spec import ParallelGatewayConverter
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
+from .dmn import DecisionTableConverter
 from .gateways import LoopSafeParallelGateway
 from .parsing import AlmenBusinessRuleTask, AlmenMessageEventDefinition
 from .timers import (
@@ -31,7 +31,7 @@ def _config() -> dict:
     config[ClockDurationTimerEventDefinition] = TimerConditionalEventDefinitionConverter
     config[ClockCycleTimerEventDefinition] = TimerConditionalEventDefinitionConverter
     config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
-    config[AlmenBusinessRuleTask] = BaseBusinessRuleTaskConverter
+    config[AlmenBusinessRuleTask] = DecisionTableConverter
     config[LoopSafeParallelGateway] = ParallelGatewayConverter
     return config
 

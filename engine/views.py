@@ -24,6 +24,7 @@ class DefinitionInfo:
     resource_name: str
     start_trigger: dict[str, Any] | None = None
     start_form: list[dict[str, Any]] = field(default_factory=list)
+    history_ttl_days: int | None = None
 
     @classmethod
     def of(cls, d: Definition) -> DefinitionInfo:
@@ -33,7 +34,7 @@ class DefinitionInfo:
         elif d.start_message:
             trigger = {"kind": "message", "name": d.start_message}
         return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger,
-                   list(d.start_form or []))
+                   list(d.start_form or []), d.history_ttl_days)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

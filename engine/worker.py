@@ -4,6 +4,7 @@ so any number of processes may run a worker against one PostgreSQL database."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -11,6 +12,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = logging.getLogger("almenflow.worker")
 DEFAULT_INTERVAL_SECONDS = 30
+# History cleanup (camunda:historyTimeToLive): once a day, a bounded number of instances per run.
+CLEANUP_INTERVAL_HOURS = 24
+CLEANUP_FIRST_DELAY_SECONDS = 300
+CLEANUP_LIMIT = 10_000
 
 
 def _tick(engine: Any) -> None:
@@ -22,17 +27,33 @@ def _tick(engine: Any) -> None:
         log.exception("run_due failed")
 
 
-def start_background(engine: Any, interval: int = DEFAULT_INTERVAL_SECONDS) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(daemon=True)
+def _cleanup(engine: Any) -> None:
+    try:
+        report = engine.cleanup.run(limit=CLEANUP_LIMIT)
+        if report["count"] or report["more"]:
+            log.info("history cleanup: removed %s instance(s)%s", report["count"],
+                     ", more remain" if report["more"] else "")
+    except Exception:  # as for timers: the next run tries again
+        log.exception("history cleanup failed")
+
+
+def _add_jobs(scheduler: Any, engine: Any, interval: int) -> None:
     scheduler.add_job(_tick, "interval", seconds=interval, args=[engine], id="run_due",
                       max_instances=1, coalesce=True)
+    scheduler.add_job(_cleanup, "interval", hours=CLEANUP_INTERVAL_HOURS, args=[engine], id="history_cleanup",
+                      max_instances=1, coalesce=True,
+                      next_run_time=datetime.now() + timedelta(seconds=CLEANUP_FIRST_DELAY_SECONDS))
+
+
+def start_background(engine: Any, interval: int = DEFAULT_INTERVAL_SECONDS) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(daemon=True)
+    _add_jobs(scheduler, engine, interval)
     scheduler.start()
     return scheduler
 
 
 def run_blocking(engine: Any, interval: int = DEFAULT_INTERVAL_SECONDS) -> None:
     scheduler = BlockingScheduler()
-    scheduler.add_job(_tick, "interval", seconds=interval, args=[engine], id="run_due",
-                      max_instances=1, coalesce=True)
+    _add_jobs(scheduler, engine, interval)
     _tick(engine)
     scheduler.start()

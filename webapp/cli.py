@@ -280,6 +280,56 @@ def run_due(ctx: Context, as_json: bool) -> None:
          lambda o: f"fired timers on {o['fired']} instance(s), started {o['started']} instance(s)")
 
 
+def whole_number(value: str, what: str, minimum: int = 1) -> int:
+    """A command-line number checked here, so a bad one is one line on stderr (not click's usage text)."""
+    try:
+        number = int(value.strip())
+    except ValueError:
+        fail(f"{what} must be a whole number, not '{value}'")
+    if number < minimum:
+        fail(f"{what} must be at least {minimum}")
+    return number
+
+
+@cli.command()
+@click.argument("instance_id")
+@db_command
+def history(ctx: Context, instance_id: str, as_json: bool) -> None:
+    """Export a case's history: audit events, comments and tasks (--json for the archive format)."""
+    export = ctx.engine.history.export(whole_number(instance_id, "the instance id"))
+
+    def text(o: dict) -> str:
+        inst = o["instance"]
+        lines = [f"instance {inst['id']}: {inst['process']['key']} v{inst['process']['version']} [{inst['status']}] "
+                 f"business key {inst['business_key'] or '-'}"]
+        lines += [f"  {e['time'][:19]} {e['type']:<16} {e['element_id'] or ''} {e['user'] or ''}" for e in o["events"]]
+        lines += [f"  {c['time'][:19]} comment by {c['user']}: {c['text']}" for c in o["comments"]]
+        return "\n".join(lines)
+
+    emit(export, as_json, text)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--limit", default="1000", show_default=True, help="Most instances to remove in this run.")
+@click.option("--user", default=None, help="Who runs the cleanup (recorded in the audit trail).")
+@db_command
+def cleanup(ctx: Context, dry_run: bool, limit: str, user: str | None, as_json: bool) -> None:
+    """Remove ended instances older than their process's historyTimeToLive."""
+    report = ctx.engine.cleanup.run(dry_run=dry_run, limit=whole_number(limit, "--limit"), user=user)
+
+    def text(o: dict) -> str:
+        verb = "would remove" if o["dry_run"] else "removed"
+        lines = [f"{i['instance_id']:>6} {i['process_key']} v{i['process_version']} {i['business_key'] or '-'} "
+                 f"ended {i['ended_at'][:10]} (kept {i['ttl_days']} days)" for i in o["instances"]]
+        lines.append(f"{verb} {o['count']} instance(s)" + (", more remain" if o["more"] else ""))
+        if o["held_back"]:
+            lines.append(f"kept {len(o['held_back'])} instance(s) whose parent instance still runs")
+        return "\n".join(lines)
+
+    emit(report, as_json, text)
+
+
 def _instance_op(name: str, doc: str, with_reason: bool = False) -> None:
     @click.argument("instance_id", type=int)
     @click.option("--user", default=None)

@@ -94,7 +94,8 @@ class DefinitionService:
                     resource_id=rows[proc.resource.name].id, deployment_id=deployment.id,
                     content_hash=content_hash,
                     spec_json=spec_json,
-                    deployed_by=user, deployed_at=now, start_form=proc.start_form)
+                    deployed_by=user, deployed_at=now, start_form=proc.start_form,
+                    history_ttl_days=proc.history_ttl_days)
                 self._apply_start_trigger(session, definition, proc, latest)
                 session.add(definition)
                 session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +10,9 @@ from sqlalchemy.orm import joinedload, load_only
 
 from ..errors import InvalidInputError
 from ..models import AuditEvent, Comment, Definition, HumanTask, Instance, TaskCandidate
-from ..views import AuditView, _iso
+from ..views import AuditView, TaskView, _iso
+
+EXPORT_FORMAT = "almenflow-history/1"
 
 
 class HistoryService:
@@ -45,6 +48,39 @@ class HistoryService:
             rows = session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
             return [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
                     for c in rows]
+
+    def export(self, instance_id: int) -> dict[str, Any]:
+        """A case's whole history as plain JSON data, e.g. to archive before the history cleanup
+        removes it: the instance, every audit event, every comment and every human task."""
+        with self._engine.db.transaction() as session:
+            inst = self._engine.runtime.instance(session, instance_id)
+            d = inst.definition
+            events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst.id)
+                                     .order_by(AuditEvent.id)).all()
+            comments = session.scalars(select(Comment).where(Comment.instance_id == inst.id).order_by(Comment.id))
+            tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id)
+                                    .order_by(HumanTask.id)).all()
+            removal = (inst.ended_at + timedelta(days=d.history_ttl_days)
+                       if inst.ended_at is not None and d.history_ttl_days is not None else None)
+            return {
+                "format": EXPORT_FORMAT,
+                "exported_at": _iso(self._engine.clock.now()),
+                "instance": {
+                    "id": inst.id, "business_key": inst.business_key, "status": inst.status,
+                    "process": {"key": d.key, "version": d.version, "name": d.name},
+                    "started_at": _iso(inst.started_at), "started_by": inst.started_by,
+                    "ended_at": _iso(inst.ended_at), "parent_instance_id": inst.parent_instance_id,
+                    "incident": ({"message": inst.incident_message, "element_id": inst.incident_element_id,
+                                  "time": _iso(inst.incident_at)} if inst.status == "incident" else None),
+                    "history_ttl_days": d.history_ttl_days, "removal_due_at": _iso(removal),
+                    "variables": dict(inst.variables or {}),
+                },
+                "events": [AuditView.of(e).to_dict() for e in events],
+                "comments": [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
+                             for c in comments],
+                "tasks": [{k: v for k, v in TaskView.of(t, inst).to_dict().items()
+                           if k not in ("process_key", "process_name", "business_key")} for t in tasks],
+            }
 
     def forum_decisions(self, forum: str, limit: int = 10) -> list[dict[str, Any]]:
         """The forum's latest completed tasks, newest first, each with the data submitted with it
