@@ -12,6 +12,7 @@ from .serialization import WorkflowCodec
 from .services.definitions import DefinitionService
 from .services.history import HistoryService
 from .services.identity import IdentityService
+from .services.migration import MigrationService
 from .services.reporting import ReportingService
 from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
@@ -44,6 +45,7 @@ class Engine:
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
         self.reporting = ReportingService(self)
+        self.migration = MigrationService(self)
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod
