@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
@@ -68,7 +69,8 @@ ATTRIBUTE_NAMES = {
 
 
 def describe(attributes: list[str]) -> list[str]:
-    return list(dict.fromkeys(ATTRIBUTE_NAMES.get(a, a) for a in attributes if a not in ("description", "lookahead")))
+    hidden = ("description", "lookahead", "name", "bpmn_id")  # the id itself is reported as "id"
+    return list(dict.fromkeys(ATTRIBUTE_NAMES.get(a, a) for a in attributes if a not in hidden))
 
 
 def element_label(spec: Any) -> str:
@@ -87,9 +89,11 @@ class ElementChange:
     element_id: str
     type: str
     changes: list[str] = field(default_factory=list)
+    new_id: str | None = None  # set when SpiffWorkflow aligned the element with one of another id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"process": self.process, "element_id": self.element_id, "type": self.type, "changes": self.changes}
+        return {"process": self.process, "element_id": self.element_id, "type": self.type, "changes": self.changes,
+                "new_id": self.new_id}
 
 
 @dataclass
@@ -110,7 +114,12 @@ def _public(spec: Any) -> bool:
 
 
 def _refine(old: Any, new: Any | None, what: list[str]) -> list[str]:
-    """SpiffWorkflow keeps the Camunda form both in `form` and in `extensions`: report a form change once."""
+    """Drop differences that are not differences: SpiffWorkflow keeps the Camunda form both in `form`
+    and in `extensions`, and a timer's event definition carries the element's name."""
+    if "event_definition" in what and new is not None:
+        a, b = getattr(old, "event_definition", None), getattr(new, "event_definition", None)
+        if isinstance(a, TimerEventDefinition) and type(a) is type(b) and a.expression == b.expression:
+            what = [x for x in what if x != "event_definition"]
     if "extensions" in what and new is not None:
         strip = ("form",)
         old_ext = {k: v for k, v in (getattr(old, "extensions", None) or {}).items() if k not in strip}
@@ -123,20 +132,24 @@ def _refine(old: Any, new: Any | None, what: list[str]) -> list[str]:
 def _collect(changes: SpecChanges, process: str, diff: SpecDiff) -> None:
     seen: set[tuple[str, str]] = set()
 
-    def add(target: list[ElementChange], spec: Any, what: list[str]) -> None:
+    def add(target: list[ElementChange], spec: Any, what: list[str], new: Any = None) -> None:
         key = (id(target), element_label(spec))
         if _public(spec) and key not in seen:
             seen.add(key)
-            target.append(ElementChange(process, element_label(spec), _type(spec), what))
+            renamed = element_label(new) if new is not None and new.name != spec.name else None
+            target.append(ElementChange(process, element_label(spec), _type(spec), what, renamed))
 
     for spec in diff.added:
         add(changes.added, spec, [])
     for spec in diff.removed:
         add(changes.removed, spec, [])
     for spec, what in diff.changed.items():
-        readable = describe(_refine(spec, diff.alignment.get(spec), what))
+        new = diff.alignment.get(spec)
+        readable = describe(_refine(spec, new, what))
+        if new is not None and new.name != spec.name:
+            readable = ["id", *readable]
         if readable:
-            add(changes.changed, spec, readable)
+            add(changes.changed, spec, readable, new)
 
 
 def spec_changes(registry: Any, old: tuple[Any, dict[str, Any]], new: tuple[Any, dict[str, Any]]) -> SpecChanges:
@@ -287,7 +300,7 @@ def _check_task(part: _Part, task: Any, target: str, where: str, result: Rebase)
         result.refusals.append(f"active element '{label}'{where} has no element with the same id in {target} "
                                f"(the nearest match is '{element_label(new)}')")
         return
-    changed = part.diff.comparisons.get(spec) or []
+    changed = _refine(spec, new, part.diff.comparisons.get(spec) or [])
     if "typename" in changed:
         result.refusals.append(f"active element '{label}'{where} changed type in {target} "
                                f"({_type(spec)} to {_type(new)})")
@@ -306,7 +319,7 @@ def _check_task(part: _Part, task: Any, target: str, where: str, result: Rebase)
             result.refusals.append(f"active element '{label}'{where} is inside the branches of gateway "
                                    f"'{element_label(split.task_spec)}', whose branches changed in {target}")
             return
-    shown = describe([a for a in _refine(spec, new, changed) if a not in ("inputs", "outputs")])
+    shown = describe([a for a in changed if a not in ("inputs", "outputs")])
     if shown and _public(spec) and not spec.manual:  # open user tasks are reported with their task row
         result.notes.append(f"'{label}'{where}: {', '.join(shown)} from {target}")
     for boundary in [] if isinstance(spec, BoundaryEvent) else _boundary_specs(new):
