@@ -209,12 +209,14 @@ def _parts(wf: Any, new_spec: Any, new_deps: dict[str, Any], registry: Any) -> l
     return parts
 
 
-def _target(part: _Part, spec: Any) -> Any | None:
-    """The new spec a task of this part moves to: aligned by SpecDiff and of the same kind."""
+def _target(part: _Part, spec: Any, same_id: bool = False) -> Any | None:
+    """The new spec a task of this part moves to: aligned by SpecDiff and of the same kind. Active tasks
+    (`same_id`) only move to the element with their own id, as in Camunda's equal-activity mapping;
+    finished ones may follow SpecDiff's structural alignment to a renamed element."""
     if part.diff is None:
         return None
     new = part.diff.alignment.get(spec)
-    if new is None or (new.name != spec.name and type(new) is not type(spec)):
+    if new is None or (new.name != spec.name and (same_id or type(new) is not type(spec))):
         return None
     return new
 
@@ -264,7 +266,7 @@ def _check(parts: list[_Part], target: str, result: Rebase) -> None:
             parent_part = by_workflow.get(id(part.parent_task.workflow))
             parent_target = None
             if parent_part is not None and not parent_part.drop:
-                parent_target = _target(parent_part, part.parent_task.task_spec)
+                parent_target = _target(parent_part, part.parent_task.task_spec, part.parent_task.has_state(ACTIVE))
             if parent_target is None or getattr(parent_target, "spec", None) != part.workflow.spec.name:
                 if active and not part.workflow.completed:
                     result.refusals.append(f"the sub-process '{part.workflow.spec.name}'{where} is running but "
@@ -287,9 +289,9 @@ def _check_task(part: _Part, task: Any, target: str, where: str, result: Rebase)
         result.active.append(label)
     assert part.diff is not None
     new = part.diff.alignment.get(spec)
-    if new is None and isinstance(spec, BoundaryEvent):
+    if isinstance(spec, BoundaryEvent) and (new is None or new.name != spec.name):
         main = _boundary_main(task)
-        if main is not None and main.has_state(ACTIVE) and _target(part, main.task_spec) is not None:
+        if main is not None and main.has_state(ACTIVE) and _target(part, main.task_spec, True) is not None:
             result.notes.append(f"boundary event '{label}' on '{element_label(main.task_spec)}' was removed: "
                                 f"it stops waiting")
             return
@@ -348,8 +350,12 @@ def rebase(wf: Any, new_spec: Any, new_deps: dict[str, Any], registry: Any, targ
     `apply` is true, re-base it in place. Raises RebaseError when re-basing fails half-way (the
     workflow object must then be discarded)."""
     result = Rebase()
-    parts = _parts(wf, new_spec, new_deps, registry)
-    _check(parts, target, result)
+    try:
+        parts = _parts(wf, new_spec, new_deps, registry)
+        _check(parts, target, result)
+    except RecursionError:  # SpecDiff walks the flows recursively
+        result.refusals.append(f"the process is too deeply nested to compare with {target}")
+        return result
     result.active = sorted(set(result.active))
     if result.ok and apply:
         try:
@@ -391,7 +397,7 @@ def _swap_specs(part: _Part) -> list[Any]:
     wf = part.workflow
     without = []
     for task in list(wf.tasks.values()):
-        new = _target(part, task.task_spec)
+        new = _target(part, task.task_spec, same_id=task.has_state(ACTIVE))
         if new is None:
             without.append(task)
         else:

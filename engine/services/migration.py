@@ -118,8 +118,11 @@ class MigrationService:
             source = self._engine.definitions.find(session, key, from_version)
             target = self._engine.definitions.find(session, key, to_version)
             source_id, target_id = source.id, target.id
-            changes = spec_changes(codec.serializer.registry, codec.specs_from_json(source.spec_json),
-                                   codec.specs_from_json(target.spec_json))
+            try:
+                changes = spec_changes(codec.serializer.registry, codec.specs_from_json(source.spec_json),
+                                       codec.specs_from_json(target.spec_json))
+            except RecursionError:  # SpecDiff walks the flows recursively
+                raise InvalidInputError("the two versions are too deeply nested to compare") from None
             finished = 0
             if instance_ids is None:
                 ids = list(session.scalars(select(Instance.id).where(

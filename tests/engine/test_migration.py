@@ -228,6 +228,73 @@ def test_refused_inside_parallel_branches_whose_split_changed(engine):
     assert engine.runtime.get(inside.id).status == "completed"
 
 
+def test_branch_waiting_at_a_join_migrates_and_the_join_fires(engine):
+    def parallel(name_a: str) -> str:
+        return doc("p", start(), '<bpmn:parallelGateway id="fork"/>',
+                   user_task("a", name_a, attrs=f'camunda:candidateGroups="{FORUM}"'),
+                   user_task("b", "B", attrs=f'camunda:candidateGroups="{FORUM}"'),
+                   '<bpmn:parallelGateway id="join"/>', script("after", "joined = True"), end(),
+                   flow("start", "fork"), flow("fork", "a"), flow("fork", "b"), flow("a", "join"),
+                   flow("b", "join"), flow("join", "after"), flow("after", "end"))
+
+    deploy(engine, parallel("A"))
+    inst = engine.runtime.start("p")
+    by_element = {t.element_id: t.id for t in inst.tasks}
+    engine.tasks.complete(by_element["a"], "anna", {})
+    deploy(engine, parallel("A2"))
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated" and entry.active_elements == ["b", "join"]
+    engine.tasks.complete(by_element["b"], "anna", {})
+    view = engine.runtime.get(inst.id)
+    assert view.status == "completed" and view.data["joined"] is True
+
+
+def test_review_loop_with_a_removed_step_in_its_history(engine):
+    def loop(counting: bool) -> str:
+        first = "count" if counting else "review"
+        body = [start(), user_task("review", "Vurder", field("again", "boolean"),
+                                   attrs=f'camunda:candidateGroups="{FORUM}"'),
+                '<bpmn:exclusiveGateway id="gw"/>', end()]
+        body += [script("count", "n = n + 1")] if counting else []
+        flows = [flow("start", first), flow("review", "gw"), flow("gw", first, "again == True"),
+                 flow("gw", "end", "again == False")] + ([flow("count", "review")] if counting else [])
+        return doc("p", *body, *flows)
+
+    deploy(engine, loop(True))
+    inst = engine.runtime.start("p", data={"n": 0})
+    for _ in range(3):
+        engine.tasks.complete(engine.runtime.get(inst.id).tasks[0].id, "anna", {"again": True})
+    deploy(engine, loop(False))
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated"
+    assert any("count" in n for n in entry.notes)  # completed steps of the removed element leave the tree
+    for again in (True, True, False):
+        engine.tasks.complete(engine.runtime.get(inst.id).tasks[0].id, "anna", {"again": again})
+    view = engine.runtime.get(inst.id)
+    assert view.status == "completed" and view.data["n"] == 4  # counted only while on version 1
+
+
+def test_open_multi_instance_items_keep_their_tasks(engine):
+    def items(name: str) -> str:
+        mi = (f'<bpmn:userTask id="item" name="{name}" camunda:candidateGroups="{FORUM}">'
+              '<bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" camunda:elementVariable="it"/>'
+              '</bpmn:userTask>')
+        return doc("p", start(), mi, script("after", "done = True"), end(), chain("start", "item", "after", "end"))
+
+    deploy(engine, items("Punkt"))
+    inst = engine.runtime.start("p", data={"items": ["x", "y", "z"]})
+    engine.tasks.complete(inst.tasks[0].id, "anna", {})
+    deploy(engine, items("Dagsordenspunkt"))
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated"
+    open_now = engine.runtime.get(inst.id).tasks
+    assert [(t.id, t.name) for t in open_now] == [(inst.tasks[1].id, "Dagsordenspunkt: y"),
+                                                   (inst.tasks[2].id, "Dagsordenspunkt: z")]
+    for task in open_now:
+        engine.tasks.complete(task.id, "anna", {})
+    assert engine.runtime.get(inst.id).data["done"] is True
+
+
 # -- instance states --------------------------------------------------------------------------------------
 
 def test_incident_instance_migrates_and_retry_runs_the_fixed_script(engine):
@@ -390,14 +457,14 @@ def test_timer_wait_keeps_its_due_time_and_the_wait_is_recomputed(engine, clock)
     assert done.status == "completed" and done.data["fired"] is True
 
 
-def reminder(on: bool) -> str:
+def reminder(on: bool, boundary: str = "late", after: str = "PT1H") -> str:
     body = [start(), user_task("work", "Arbejd", attrs=f'camunda:candidateGroups="{FORUM}"'), end()]
     flows = [flow("start", "work"), flow("work", "end")]
     if on:
-        body += [f'<bpmn:boundaryEvent id="late" name="Frist" attachedToRef="work">{timer("timeDuration", "PT1H")}'
-                 f'</bpmn:boundaryEvent>', user_task("chase", "Ryk", attrs=f'camunda:candidateGroups="{FORUM}"'),
-                 end("end_late")]
-        flows += [flow("late", "chase"), flow("chase", "end_late")]
+        body += [f'<bpmn:boundaryEvent id="{boundary}" name="Frist" attachedToRef="work">'
+                 f'{timer("timeDuration", after)}</bpmn:boundaryEvent>',
+                 user_task("chase", "Ryk", attrs=f'camunda:candidateGroups="{FORUM}"'), end("end_late")]
+        flows += [flow(boundary, "chase"), flow("chase", "end_late")]
     return doc("p", *body, *flows)
 
 
@@ -454,3 +521,19 @@ def test_a_kk_process_instance_migrates_to_an_edited_version(engine):
     assert entry.outcome == "migrated", entry.reasons
     [moved] = engine.runtime.get(inst.id).tasks
     assert moved.id == task.id and "(ny)" in moved.name
+
+
+def test_boundary_timer_replaced_by_another_one(engine, clock):
+    deploy(engine, reminder(True))
+    inst = engine.runtime.start("p")
+    clock.advance(H / 2)
+    deploy(engine, reminder(True, boundary="reminder", after="PT2H"))
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated", entry.reasons
+    view = engine.runtime.get(inst.id)
+    assert [(w.element_id, w.due) for w in view.waits] == [("reminder", (clock.now() + 2 * H).isoformat())]
+    clock.advance(H)
+    assert engine.scheduler.run_due()["fired"] == 0  # the old timer is gone
+    clock.advance(H)
+    assert engine.scheduler.run_due()["fired"] == 1
+    assert [t.element_id for t in engine.runtime.get(inst.id).tasks] == ["chase"]
