@@ -104,9 +104,12 @@ class SpecChanges:
     added: list[ElementChange] = field(default_factory=list)
     removed: list[ElementChange] = field(default_factory=list)
     changed: list[ElementChange] = field(default_factory=list)
+    # The automatic migration plan, as Camunda's mapEqualActivities builds it: every element that
+    # exists with the same id and type in both versions maps to itself.
+    mapped: list[ElementChange] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: [e.to_dict() for e in getattr(self, k)] for k in ("added", "removed", "changed")}
+        return {k: [e.to_dict() for e in getattr(self, k)] for k in ("added", "removed", "changed", "mapped")}
 
 
 def _public(spec: Any) -> bool:
@@ -139,6 +142,9 @@ def _collect(changes: SpecChanges, process: str, diff: SpecDiff) -> None:
             renamed = element_label(new) if new is not None and new.name != spec.name else None
             target.append(ElementChange(process, element_label(spec), _type(spec), what, renamed))
 
+    for spec, new in diff.alignment.items():
+        if new is not None and new.name == spec.name and type(new) is type(spec):
+            add(changes.mapped, spec, [])
     for spec in diff.added:
         add(changes.added, spec, [])
     for spec in diff.removed:

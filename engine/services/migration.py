@@ -9,6 +9,7 @@ The rules for what may move are in engine/rebase.py.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,10 +17,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidInputError, NotFoundError
+from ..errors import EngineError, InvalidInputError, NotFoundError
 from ..execution import StepResult, advance
 from ..models import Definition, HumanTask, Instance, TaskCandidate
 from ..rebase import Rebase, RebaseError, SpecChanges, rebase, spec_changes
+
+log = logging.getLogger(__name__)
 
 RUNNING = ("active", "suspended", "incident")
 FINISHED = ("completed", "terminated")
@@ -162,6 +165,13 @@ class MigrationService:
             kind = "not_running" if outcome.get("status") in FINISHED else "refused"
             return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"), kind,
                                      reasons=refused.reasons, active_elements=refused.active)
+        except EngineError as exc:  # e.g. changed concurrently more often than retrying() tries
+            return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
+                                     "refused", reasons=[exc.message])
+        except Exception as exc:  # one instance's defect must not stop the others; it is left unchanged
+            log.exception("migrating instance %s failed", instance_id)
+            return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
+                                     "refused", reasons=[f"internal error: {exc.__class__.__name__}: {exc}"])
         return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
                                  "migratable" if dry_run else "migrated", notes=moved.notes,
                                  active_elements=moved.active, tasks=moved.tasks)

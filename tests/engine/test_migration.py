@@ -101,6 +101,7 @@ def test_dry_run_reports_and_changes_nothing(engine):
     assert [e["element_id"] for e in changes["added"]] == ["after"]
     changed = {e["element_id"]: e["changes"] for e in changes["changed"]}
     assert {"name", "form", "properties"} <= set(changed["review"])
+    assert {e["element_id"] for e in changes["mapped"]} == {"start", "review", "end"}
     assert report.to_dict()["counts"]["migratable"] == 2
     assert engine.runtime.get(a.id).definition["version"] == 1
 
@@ -537,3 +538,48 @@ def test_boundary_timer_replaced_by_another_one(engine, clock):
     clock.advance(H)
     assert engine.scheduler.run_due()["fired"] == 1
     assert [t.element_id for t in engine.runtime.get(inst.id).tasks] == ["chase"]
+
+
+def test_migration_racing_task_completions_loses_no_update(make_engine):
+    """A migration (say, the CLI) and completions (the web server) on the same instances at once:
+    each write is applied on top of the other, never over it."""
+    from threading import Thread
+
+    from engine import OptimisticLockingError
+    from tests.conftest import add_organisation
+
+    web, cli = make_engine(), make_engine()
+    add_organisation(web)
+    deploy(web, two_step(catch_message("svar")))
+    started = [web.runtime.start("p", f"K{i}") for i in range(16)]
+    deploy(web, two_step(catch_message("svar")).replace('name="Vurder"', 'name="Vurder nu"'))
+    errors: list[BaseException] = []
+
+    def complete_all() -> None:
+        try:
+            for inst in reversed(started):  # the migration goes the other way: they meet half-way
+                for _ in range(20):
+                    try:
+                        web.tasks.complete(inst.tasks[0].id, "anna", {})
+                        break
+                    except OptimisticLockingError:
+                        continue
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    worker = Thread(target=complete_all)
+    worker.start()
+    report = cli.migration.migrate("p", 1, 2, user="admin")
+    worker.join(120)
+    assert not errors and not worker.is_alive()
+    retried = [i.id for i in report.instances if i.outcome != "migrated"]
+    if retried:  # only "changed concurrently" may stop one; a second run moves it
+        assert all("concurrently" in r for i in report.instances for r in i.reasons)
+        assert {i.outcome for i in cli.migration.migrate("p", 1, 2, instance_ids=retried).instances} == {"migrated"}
+    for inst in started:
+        view = web.runtime.get(inst.id)
+        assert view.definition["version"] == 2 and view.tasks == []
+        assert [(w.kind, w.element_id) for w in view.waits] == [("message", "svar")]
+        assert web.tasks.get(inst.tasks[0].id).status == "completed"
+        assert web.runtime.correlate("svar", f"K{started.index(inst)}") == [inst.id]
+        assert web.runtime.get(inst.id).status == "completed"
