@@ -219,7 +219,8 @@ class MigrationService:
         inst.definition_id = target.id
         self._engine.projector.persist(session, inst, moved, user=user, step=step)
         for row, fresh in refreshed:
-            self._apply_row(session, row, fresh)
+            if row.status == "open":  # not cancelled by a boundary event that fired at once
+                self._apply_row(session, row, fresh)
         return _Moved(notes, result.active, [r.id for r in rows])
 
     def _refresh_tasks(self, inst: Instance, wf: Any, rows: list[HumanTask], label: str,

@@ -489,6 +489,19 @@ def test_boundary_timer_added_to_an_open_task_starts_waiting(engine, clock):
     assert engine.tasks.get(inst.tasks[0].id).status == "cancelled"
 
 
+def test_boundary_timer_added_that_is_already_due_fires_at_migration(engine):
+    deploy(engine, reminder(False))
+    inst = engine.runtime.start("p")
+    past = reminder(True).replace(timer("timeDuration", "PT1H"), timer("timeDate", "2026-12-01T00:00:00Z"))
+    assert past != reminder(True)
+    deploy(engine, past)
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated"
+    view = engine.runtime.get(inst.id)
+    assert [t.element_id for t in view.tasks] == ["chase"] and view.waits == []
+    assert [h.type for h in view.history][-4:] == ["migrated", "timer_fired", "task_cancelled", "task_created"]
+
+
 def test_boundary_timer_removed_from_an_open_task_stops_waiting(engine, clock):
     deploy(engine, reminder(True))
     inst = engine.runtime.start("p")
