@@ -17,19 +17,23 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from ..assignment import AssignmentFailed, evaluate_assignment
 from ..errors import EngineError, InvalidInputError, NotFoundError
 from ..execution import StepResult, advance
-from ..models import Definition, HumanTask, Instance, TaskCandidate
+from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
 from ..rebase import Rebase, RebaseError, SpecChanges, rebase, spec_changes
 
 log = logging.getLogger(__name__)
 
 RUNNING = ("active", "suspended", "incident")
 FINISHED = ("completed", "terminated")
-# What a refreshed open task takes from the new version (its id, assignee and creation time stay).
-TASK_FIELDS = ("name", "forum", "candidate_groups", "due_at", "fields", "documentation")
+# What a refreshed open task takes from the new version (its id, assignee and creation time stay;
+# due and follow-up dates count from its creation).
+TASK_FIELDS = ("name", "forum", "candidate_groups", "candidate_users", "due_at", "follow_up_at", "priority",
+               "fields", "documentation")
 TASK_FIELD_NAMES = {"name": "name", "forum": "forum", "candidate_groups": "candidate groups",
-                    "due_at": "due date", "fields": "form", "documentation": "documentation"}
+                    "candidate_users": "candidate users", "due_at": "due date", "follow_up_at": "follow-up date",
+                    "priority": "priority", "fields": "form", "documentation": "documentation"}
 
 
 @dataclass
@@ -205,7 +209,7 @@ class MigrationService:
         notes = list(result.notes)
         rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
                                .order_by(HumanTask.id)).all()
-        refreshed = self._refresh_tasks(inst, moved, rows, label, notes)
+        refreshed = self._refresh_tasks(session, inst, moved, rows, label, notes)
         if dry_run:
             return _Moved(notes, result.active, [r.id for r in rows])
 
@@ -223,9 +227,11 @@ class MigrationService:
                 self._apply_row(session, row, fresh)
         return _Moved(notes, result.active, [r.id for r in rows])
 
-    def _refresh_tasks(self, inst: Instance, wf: Any, rows: list[HumanTask], label: str,
+    def _refresh_tasks(self, session: Session, inst: Instance, wf: Any, rows: list[HumanTask], label: str,
                        notes: list[str]) -> list[tuple[HumanTask, HumanTask]]:
-        """Each open task row with what the new version says about it (same id, assignee, created)."""
+        """Each open task row with what the new version says about it (same id, assignee, created), as the
+        projector would make it. An assignment the new version cannot evaluate refuses the instance."""
+        projector = self._engine.projector
         ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
         out = []
         for row in rows:
@@ -233,9 +239,14 @@ class MigrationService:
             if task is None:
                 raise _Refused([f"open task {row.id} '{row.name}' would not be open on {label}"])
             try:
-                fresh = self._engine.projector._new_task_row(inst, task, row.created_at)
+                assignment = evaluate_assignment(task, row.created_at)
+                projector._check_names_exist(session, assignment)
+                fresh = projector._new_task_row(inst, task, assignment, row.created_at)
+            except AssignmentFailed as exc:
+                raise _Refused([f"open task {row.id} '{row.name}' on {label}: {exc.message}"]) from None
             except Exception as exc:
-                raise _Refused([f"open task {row.id} '{row.name}' cannot be set up on {label}: {exc}"]) from None
+                raise _Refused([f"open task {row.id} '{row.name}' cannot be set up on {label}: "
+                                f"{exc.__class__.__name__}: {exc}"]) from None
             changed = [TASK_FIELD_NAMES[f] for f in TASK_FIELDS if getattr(fresh, f) != getattr(row, f)]
             if changed:
                 notes.append(f"task {row.id} '{row.name}': {', '.join(changed)} from {label}")
@@ -244,10 +255,14 @@ class MigrationService:
 
     @staticmethod
     def _apply_row(session: Session, row: HumanTask, fresh: HumanTask) -> None:
-        groups_before = list(row.candidate_groups or [])
+        groups_before, users_before = list(row.candidate_groups or []), list(row.candidate_users or [])
         for name in TASK_FIELDS:
             setattr(row, name, getattr(fresh, name))
         if list(row.candidate_groups or []) != groups_before:
             session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == row.id))
             for forum in dict.fromkeys(row.candidate_groups or []):
                 session.add(TaskCandidate(task_id=row.id, forum=forum))
+        if list(row.candidate_users or []) != users_before:
+            session.execute(delete(TaskCandidateUser).where(TaskCandidateUser.task_id == row.id))
+            for username in dict.fromkeys(row.candidate_users or []):
+                session.add(TaskCandidateUser(task_id=row.id, username=username))

@@ -206,6 +206,23 @@ def test_refused_when_the_active_element_changed_type(engine):
     assert engine.runtime.get(inst.id).tasks[0].id == inst.tasks[0].id
 
 
+def test_refused_when_the_new_assignment_of_an_open_task_cannot_be_evaluated(engine):
+    deploy(engine, review())
+    inst = engine.runtime.start("p")
+    deploy(engine, review(task=user_task("review", "Vurder", field("decision", required=True),
+                                         attrs='camunda:candidateGroups="${forum}"')))
+    before = snapshot(engine)
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "refused"
+    assert f"open task {inst.tasks[0].id}" in entry.reasons[0] and "candidateGroups" in entry.reasons[0]
+    assert snapshot(engine) == before
+    # With the variable present the same version is fine, and the task moves to the computed forum.
+    other = engine.runtime.start("p", data={"forum": "Styregruppe"}, version=1)
+    report = engine.migration.migrate("p", 1, 2, instance_ids=[other.id])
+    assert [i.outcome for i in report.instances] == ["migrated"]
+    assert [t.forum for t in engine.runtime.get(other.id).tasks] == ["Styregruppe"]
+
+
 def test_refused_inside_parallel_branches_whose_split_changed(engine):
     def parallel(branches: list[str]) -> str:
         body = [user_task(b, b.upper(), attrs=f'camunda:candidateGroups="{FORUM}"') for b in branches]
