@@ -194,6 +194,7 @@ class MigrationService:
         engine = self._engine.script_engine
         label = f"version {to_version}"
         wf = self._engine.runtime.load(session, inst)
+        ready_before = _automatic_ready(wf)
         new_spec, new_deps = codec.specs_from_json(target.spec_json)
         try:
             result: Rebase = rebase(wf, new_spec, new_deps, codec.serializer.registry, label)
@@ -206,6 +207,10 @@ class MigrationService:
             moved = codec.load(codec.dump(wf), target.id, target.spec_json, engine)
         except Exception as exc:
             raise _Refused([f"the migrated state does not load on {label}: {exc.__class__.__name__}: {exc}"]) from None
+        due_now = _automatic_ready(moved) - ready_before  # boundary events added that are due already
+        if due_now and inst.status != "active":
+            raise _Refused([f"a boundary event added in {label} is due already and would fire while the instance "
+                            f"is {inst.status}; migrate it when it is active"], result.active)
         notes = list(result.notes)
         rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
                                .order_by(HumanTask.id)).all()
@@ -213,9 +218,7 @@ class MigrationService:
         if dry_run:
             return _Moved(notes, result.active, [r.id for r in rows])
 
-        step: StepResult | None = None
-        if inst.status == "active" and any(not t.task_spec.manual for t in moved.get_tasks(state=TaskState.READY)):
-            step = advance(moved)  # a boundary event added in the new version that is due already
+        step: StepResult | None = advance(moved) if due_now else None  # they fire now, as they would have
         self._engine.projector.audit(session, inst, "migrated", user=user, details={
             "from_version": source.version, "to_version": target.version, "from_definition_id": source.id,
             "to_definition_id": target.id, "tasks": [r.id for r in rows], "notes": notes})
@@ -266,3 +269,8 @@ class MigrationService:
             session.execute(delete(TaskCandidateUser).where(TaskCandidateUser.task_id == row.id))
             for username in dict.fromkeys(row.candidate_users or []):
                 session.add(TaskCandidateUser(task_id=row.id, username=username))
+
+
+def _automatic_ready(wf: Any) -> set[str]:
+    """Ids of READY steps the engine runs itself (what is left READY besides people's tasks)."""
+    return {str(t.id) for t in wf.get_tasks(state=TaskState.READY) if not t.task_spec.manual}

@@ -517,6 +517,15 @@ def test_boundary_timer_added_that_is_already_due_fires_at_migration(engine):
     view = engine.runtime.get(inst.id)
     assert [t.element_id for t in view.tasks] == ["chase"] and view.waits == []
     assert [h.type for h in view.history][-4:] == ["migrated", "timer_fired", "task_cancelled", "task_created"]
+    # A suspended instance would have to run it while suspended: refused until it is resumed.
+    suspended = engine.runtime.start("p", version=1)
+    engine.runtime.suspend(suspended.id)
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "refused" and "due already" in entry.reasons[0]
+    engine.runtime.resume(suspended.id)
+    [entry] = engine.migration.migrate("p", 1, 2).instances
+    assert entry.outcome == "migrated"
+    assert [t.element_id for t in engine.runtime.get(suspended.id).tasks] == ["chase"]
 
 
 def test_boundary_timer_removed_from_an_open_task_stops_waiting(engine, clock):
