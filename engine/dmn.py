@@ -36,7 +36,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from .errors import Problem
 from .expressions import ExpressionError, has_juel, to_python
 from .feel import FeelError, split_list, translate_input_entry, translate_literal
-from .scripting import ScriptCompileError, compile_restricted_source
+from .scripting import ScriptCompileError, compile_restricted_source, describe_error
 
 SINGLE_HIT = ("UNIQUE", "FIRST", "ANY", "PRIORITY")
 MULTI_HIT = ("RULE ORDER", "OUTPUT ORDER", "COLLECT")
@@ -334,7 +334,7 @@ def _cause(exc: BaseException) -> str:
     inner = exc.__cause__ if isinstance(exc, WorkflowTaskException) and exc.__cause__ is not None else exc
     if isinstance(inner, SpiffWorkflowException):
         return str(inner.args[0]) if inner.args else str(inner)
-    return f"{inner.__class__.__name__}: {inner}"
+    return describe_error(inner)
 
 
 def _evaluate(task: Any, expression: str, context: dict[str, Any]) -> Any:

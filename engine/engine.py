@@ -13,6 +13,7 @@ from .services.cleanup import CleanupService
 from .services.definitions import DefinitionService
 from .services.history import HistoryService
 from .services.identity import IdentityService
+from .services.migration import MigrationService
 from .services.reporting import ReportingService
 from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
@@ -46,6 +47,7 @@ class Engine:
         self.identity = IdentityService(self)
         self.reporting = ReportingService(self)
         self.cleanup = CleanupService(self)
+        self.migration = MigrationService(self)
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod

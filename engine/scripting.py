@@ -25,7 +25,7 @@ from .sandbox.pool import EvaluatorFailed, EvaluatorPool, shared_pool
 from .sandbox.restricted import ScriptCompileError, compile_restricted_source, referenced_names
 from .sandbox.values import DataError, decode, encode
 
-__all__ = ["RestrictedScriptEngine", "SandboxedEnvironment", "ScriptCompileError", "ScriptFailed",
+__all__ = ["RestrictedScriptEngine", "SandboxedEnvironment", "ScriptCompileError", "ScriptFailed", "describe_error",
            "compile_restricted_source"]
 
 _FRAME_OVERHEAD = 65_536
@@ -137,7 +137,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
             se.add_note(f"Error evaluating expression '{_short(expression)}'")
             raise
         except Exception as e:
-            raise WorkflowTaskException(f"Error evaluating expression '{_short(expression)}': {_describe(e)}",
+            raise WorkflowTaskException(f"Error evaluating expression '{_short(expression)}': {describe_error(e)}",
                                         task=task, exception=e) from e
 
     def execute(self, task: Any, script: str, external_context: dict | None = None) -> bool:
@@ -146,7 +146,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
         except SpiffWorkflowException:
             raise
         except Exception as e:
-            raise WorkflowTaskException(f"Script failed: {_describe(e)}", task=task, exception=e) from e
+            raise WorkflowTaskException(f"Script failed: {describe_error(e)}", task=task, exception=e) from e
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -154,7 +154,8 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: BaseException) -> str:
+    """An exception as "Type: message"; a failed evaluation as what its evaluator reported."""
     if isinstance(exc, ScriptFailed):
         return exc.describe()
     return f"{exc.__class__.__name__}: {exc}"

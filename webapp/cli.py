@@ -359,6 +359,71 @@ _instance_op("terminate", "Terminate an instance (a reason is required).", with_
 _instance_op("retry", "Retry the failed step of an instance with an incident.")
 
 
+MIGRATE_REFUSED_EXIT = 3
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--from", "from_version", type=int, required=True, help="The version the instances run now.")
+@click.option("--to", "to_version", type=int, required=True, help="The version to move them to.")
+@click.option("--instance", "instance_ids", type=int, multiple=True,
+              help="Only this instance; give it more than once. Default: every running instance of --from.")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; change nothing.")
+@click.option("--user", default=None, help="Who migrates (recorded in each instance's audit trail).")
+@db_command
+def migrate(ctx: Context, key: str, from_version: int, to_version: int, instance_ids: tuple[int, ...],
+            dry_run: bool, user: str | None, as_json: bool) -> None:
+    """Move running instances of process KEY from version --from to version --to.
+
+    Each instance moves on its own, or is refused with the reason and left unchanged: its active
+    steps (open tasks, timer and message waits, running sub-processes) must exist unchanged in the
+    new version. Completed and terminated instances are never migrated.
+
+    Exit status: 0 when every instance listed migrated (or, with --dry-run, would migrate; also when
+    there is nothing to migrate), 3 when at least one was refused or is not running (the report on
+    stdout says which and why; the others were migrated), 2 for bad input.
+    """
+    service = ctx.engine.migration
+    ids = list(instance_ids) or None
+    if dry_run:
+        report = service.plan(key, from_version, to_version, ids)
+    else:
+        report = service.migrate(key, from_version, to_version, ids, user=user)
+    emit(report.to_dict(), as_json, _migration_text)
+    if any(i.outcome in ("refused", "not_running") for i in report.instances):
+        sys.exit(MIGRATE_REFUSED_EXIT)
+
+
+def _migration_text(r: dict) -> str:
+    what = " (dry run: nothing is changed)" if r["dry_run"] else ""
+    lines = [f"Migrating {r['key']} from version {r['from_version']} to version {r['to_version']}{what}"]
+    changes = r["changes"]
+    parts = [f"{kind} " + ", ".join(e["element_id"] for e in changes[kind]) for kind in ("added", "removed")
+             if changes[kind]]
+    if changes["changed"]:
+        parts.append("changed " + ", ".join(
+            f"{e['element_id']}{' -> ' + e['new_id'] if e['new_id'] else ''} ({', '.join(e['changes'])})"
+            for e in changes["changed"]))
+    lines.append("Changes: " + (" | ".join(parts) if parts else "none"))
+    finished = r["counts"]["finished_not_listed"]
+    if not r["instances"]:
+        lines.append(f"No running instances of {r['key']} version {r['from_version']}; nothing to migrate.")
+    else:
+        lines.append(f"{'Instance':>8}  {'Business key':<16} {'Status':<10} {'Result':<12} Details")
+        for i in r["instances"]:
+            details = i["reasons"] or i["notes"] or [""]
+            lines.append(f"{i['id']:>8}  {(i['business_key'] or '-')[:16]:<16} {i['status']:<10} "
+                         f"{i['outcome'].replace('_', ' '):<12} {details[0]}")
+            lines += [" " * 50 + d for d in details[1:]]
+        counts = {k: v for k, v in r["counts"].items() if v and k != "finished_not_listed"}
+        lines.append(f"{len(r['instances'])} instance(s): "
+                     + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) + ".")
+    if finished:
+        lines.append(f"{finished} completed or terminated instance(s) of version {r['from_version']} "
+                     f"are not migrated.")
+    return "\n".join(lines)
+
+
 @cli.group()
 def user() -> None:
     """Manage users."""

@@ -1,7 +1,7 @@
 """human tasks: candidate users, follow-up date and priority
 
 Revision ID: 0006_task_details
-Revises: 0001
+Revises: 0004_history_ttl
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import engine.models
 
 
 revision = '0006_task_details'
-down_revision = '0001'
+down_revision = '0004_history_ttl'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,276 @@
+"""Instance migration: move running instances from one version of a process definition to another.
+
+`plan` is the dry run: for each running instance it re-bases the workflow in memory exactly as
+`migrate` would and reports whether it can move and why not, plus what changed between the versions.
+`migrate` moves each instance in its own transaction: either the instance runs on the new version
+afterwards (state, open tasks, waits, audit event "migrated") or nothing about it changed.
+The rules for what may move are in engine/rebase.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from ..assignment import AssignmentFailed, evaluate_assignment
+from ..errors import EngineError, InvalidInputError, NotFoundError
+from ..execution import StepResult, advance
+from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
+from ..rebase import Rebase, RebaseError, SpecChanges, rebase, spec_changes
+
+log = logging.getLogger(__name__)
+
+RUNNING = ("active", "suspended", "incident")
+FINISHED = ("completed", "terminated")
+# What a refreshed open task takes from the new version (its id, assignee and creation time stay;
+# due and follow-up dates count from its creation).
+TASK_FIELDS = ("name", "forum", "candidate_groups", "candidate_users", "due_at", "follow_up_at", "priority",
+               "fields", "documentation")
+TASK_FIELD_NAMES = {"name": "name", "forum": "forum", "candidate_groups": "candidate groups",
+                    "candidate_users": "candidate users", "due_at": "due date", "follow_up_at": "follow-up date",
+                    "priority": "priority", "fields": "form", "documentation": "documentation"}
+
+
+@dataclass
+class InstanceMigration:
+    """One instance in a migration report. `outcome` is "migrated" (done), "migratable" (dry run: it
+    would be), "refused" (`reasons` says why; nothing changed) or "not_running" (completed or
+    terminated instances are never migrated)."""
+
+    id: int
+    business_key: str | None
+    status: str
+    outcome: str
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    active_elements: list[str] = field(default_factory=list)
+    tasks: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MigrationReport:
+    key: str
+    from_version: int
+    to_version: int
+    dry_run: bool
+    changes: SpecChanges
+    instances: list[InstanceMigration]
+    finished: int = 0  # completed/terminated instances of the source version (not listed unless asked for)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for i in self.instances if i.outcome == outcome)
+
+    @property
+    def refused(self) -> int:
+        return self.count("refused")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "from_version": self.from_version, "to_version": self.to_version,
+            "dry_run": self.dry_run, "changes": self.changes.to_dict(),
+            "instances": [i.to_dict() for i in self.instances],
+            "counts": {"migrated": self.count("migrated"), "migratable": self.count("migratable"),
+                       "refused": self.refused, "not_running": self.count("not_running"),
+                       "finished_not_listed": self.finished},
+        }
+
+
+class _Refused(Exception):
+    def __init__(self, reasons: list[str], active: list[str] | None = None) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        self.active = active or []
+
+
+@dataclass
+class _Moved:
+    notes: list[str]
+    active: list[str]
+    tasks: list[int]
+
+
+class MigrationService:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def plan(self, key: str, from_version: int, to_version: int,
+             instance_ids: list[int] | None = None) -> MigrationReport:
+        """Dry run: what `migrate` with the same arguments would do. Nothing is written."""
+        return self._run(key, from_version, to_version, instance_ids, user=None, dry_run=True)
+
+    def migrate(self, key: str, from_version: int, to_version: int, instance_ids: list[int] | None = None,
+                user: str | None = None) -> MigrationReport:
+        """Move the running instances of version `from_version` of process `key` (or the given ones)
+        to version `to_version`. Refused instances are reported and left unchanged."""
+        return self._run(key, from_version, to_version, instance_ids, user=user, dry_run=False)
+
+    # -- common ---------------------------------------------------------------------------------
+    def _run(self, key: str, from_version: int, to_version: int, instance_ids: list[int] | None,
+             user: str | None, dry_run: bool) -> MigrationReport:
+        for name, value in (("from version", from_version), ("to version", to_version)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidInputError(f"the {name} must be a positive whole number")
+        if from_version == to_version:
+            raise InvalidInputError(f"from and to are the same version ({from_version})")
+        codec = self._engine.codec
+        with self._engine.db.transaction() as session:
+            source = self._engine.definitions.find(session, key, from_version)
+            target = self._engine.definitions.find(session, key, to_version)
+            source_id, target_id = source.id, target.id
+            try:
+                changes = spec_changes(codec.serializer.registry, codec.specs_from_json(source.spec_json),
+                                       codec.specs_from_json(target.spec_json))
+            except RecursionError:  # SpecDiff walks the flows recursively
+                raise InvalidInputError("the two versions are too deeply nested to compare") from None
+            finished = 0
+            if instance_ids is None:
+                ids = list(session.scalars(select(Instance.id).where(
+                    Instance.definition_id == source_id, Instance.status.in_(RUNNING)).order_by(Instance.id)))
+                finished = session.scalar(select(func.count(Instance.id)).where(
+                    Instance.definition_id == source_id, Instance.status.in_(FINISHED))) or 0
+            else:
+                ids = list(dict.fromkeys(instance_ids))
+                found = set(session.scalars(select(Instance.id).where(Instance.id.in_(ids))))
+                missing = [i for i in ids if i not in found]
+                if missing:
+                    raise NotFoundError(f"no instance {', '.join(map(str, missing))}")
+        report = MigrationReport(key, from_version, to_version, dry_run, changes, [], finished)
+        for instance_id in ids:
+            report.instances.append(self._one(instance_id, source_id, target_id, to_version, user, dry_run))
+        return report
+
+    def _one(self, instance_id: int, source_id: int, target_id: int, to_version: int, user: str | None,
+             dry_run: bool) -> InstanceMigration:
+        outcome: dict[str, Any] = {}
+
+        def work(session: Session) -> _Moved:
+            inst = self._engine.runtime.instance(session, instance_id, lock=not dry_run)
+            outcome.update(business_key=inst.business_key, status=inst.status)
+            moved = self._move(session, inst, source_id, target_id, to_version, user, dry_run)
+            outcome["status"] = inst.status
+            return moved
+
+        try:
+            if dry_run:
+                with self._engine.db.transaction() as session:
+                    moved = work(session)
+                    session.rollback()
+            else:
+                moved = self._engine.runtime.retrying(work)
+        except _Refused as refused:
+            kind = "not_running" if outcome.get("status") in FINISHED else "refused"
+            return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"), kind,
+                                     reasons=refused.reasons, active_elements=refused.active)
+        except EngineError as exc:  # e.g. changed concurrently more often than retrying() tries
+            return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
+                                     "refused", reasons=[exc.message])
+        except Exception as exc:  # one instance's defect must not stop the others; it is left unchanged
+            log.exception("migrating instance %s failed", instance_id)
+            return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
+                                     "refused", reasons=[f"internal error: {exc.__class__.__name__}: {exc}"])
+        return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"),
+                                 "migratable" if dry_run else "migrated", notes=moved.notes,
+                                 active_elements=moved.active, tasks=moved.tasks)
+
+    def _move(self, session: Session, inst: Instance, source_id: int, target_id: int, to_version: int,
+              user: str | None, dry_run: bool) -> _Moved:
+        if inst.status in FINISHED:
+            raise _Refused([f"the instance is {inst.status}; only running instances are migrated"])
+        if inst.definition_id != source_id:
+            d = inst.definition
+            raise _Refused([f"the instance runs '{d.key}' version {d.version}, not the version migrated from"])
+        source = inst.definition
+        target = session.get(Definition, target_id)
+        assert target is not None
+        codec = self._engine.codec
+        engine = self._engine.script_engine
+        label = f"version {to_version}"
+        wf = self._engine.runtime.load(session, inst)
+        ready_before = _automatic_ready(wf)
+        new_spec, new_deps = codec.specs_from_json(target.spec_json)
+        try:
+            result: Rebase = rebase(wf, new_spec, new_deps, codec.serializer.registry, label)
+        except RebaseError as exc:
+            raise _Refused([f"the instance cannot be re-based on {label}: {exc}"]) from None
+        if not result.ok:
+            raise _Refused(result.refusals, result.active)
+        try:
+            # The stored form is the proof: the state must load against the new definition.
+            moved = codec.load(codec.dump(wf), target.id, target.spec_json, engine)
+        except Exception as exc:
+            raise _Refused([f"the migrated state does not load on {label}: {exc.__class__.__name__}: {exc}"]) from None
+        due_now = _automatic_ready(moved) - ready_before  # boundary events added that are due already
+        if due_now and inst.status != "active":
+            raise _Refused([f"a boundary event added in {label} is due already and would fire while the instance "
+                            f"is {inst.status}; migrate it when it is active"], result.active)
+        notes = list(result.notes)
+        rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
+                               .order_by(HumanTask.id)).all()
+        refreshed = self._refresh_tasks(session, inst, moved, rows, label, notes)
+        if dry_run:
+            return _Moved(notes, result.active, [r.id for r in rows])
+
+        step: StepResult | None = advance(moved) if due_now else None  # they fire now, as they would have
+        self._engine.projector.audit(session, inst, "migrated", user=user, details={
+            "from_version": source.version, "to_version": target.version, "from_definition_id": source.id,
+            "to_definition_id": target.id, "tasks": [r.id for r in rows], "notes": notes})
+        inst.definition = target
+        inst.definition_id = target.id
+        self._engine.projector.persist(session, inst, moved, user=user, step=step)
+        for row, fresh in refreshed:
+            if row.status == "open":  # not cancelled by a boundary event that fired at once
+                self._apply_row(session, row, fresh)
+        return _Moved(notes, result.active, [r.id for r in rows])
+
+    def _refresh_tasks(self, session: Session, inst: Instance, wf: Any, rows: list[HumanTask], label: str,
+                       notes: list[str]) -> list[tuple[HumanTask, HumanTask]]:
+        """Each open task row with what the new version says about it (same id, assignee, created), as the
+        projector would make it. An assignment the new version cannot evaluate refuses the instance."""
+        projector = self._engine.projector
+        ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
+        out = []
+        for row in rows:
+            task = ready.get(row.spiff_task_id)
+            if task is None:
+                raise _Refused([f"open task {row.id} '{row.name}' would not be open on {label}"])
+            try:
+                assignment = evaluate_assignment(task, row.created_at)
+                projector._check_names_exist(session, assignment)
+                fresh = projector._new_task_row(inst, task, assignment, row.created_at)
+            except AssignmentFailed as exc:
+                raise _Refused([f"open task {row.id} '{row.name}' on {label}: {exc.message}"]) from None
+            except Exception as exc:
+                raise _Refused([f"open task {row.id} '{row.name}' cannot be set up on {label}: "
+                                f"{exc.__class__.__name__}: {exc}"]) from None
+            changed = [TASK_FIELD_NAMES[f] for f in TASK_FIELDS if getattr(fresh, f) != getattr(row, f)]
+            if changed:
+                notes.append(f"task {row.id} '{row.name}': {', '.join(changed)} from {label}")
+            out.append((row, fresh))
+        return out
+
+    @staticmethod
+    def _apply_row(session: Session, row: HumanTask, fresh: HumanTask) -> None:
+        groups_before, users_before = list(row.candidate_groups or []), list(row.candidate_users or [])
+        for name in TASK_FIELDS:
+            setattr(row, name, getattr(fresh, name))
+        if list(row.candidate_groups or []) != groups_before:
+            session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == row.id))
+            for forum in dict.fromkeys(row.candidate_groups or []):
+                session.add(TaskCandidate(task_id=row.id, forum=forum))
+        if list(row.candidate_users or []) != users_before:
+            session.execute(delete(TaskCandidateUser).where(TaskCandidateUser.task_id == row.id))
+            for username in dict.fromkeys(row.candidate_users or []):
+                session.add(TaskCandidateUser(task_id=row.id, username=username))
+
+
+def _automatic_ready(wf: Any) -> set[str]:
+    """Ids of READY steps the engine runs itself (what is left READY besides people's tasks)."""
+    return {str(t.id) for t in wf.get_tasks(state=TaskState.READY) if not t.task_spec.manual}
