@@ -8,12 +8,13 @@ task's element (the task is created once an administrator retries with corrected
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .expressions import has_juel, names_to_python, timer_to_python, to_python
+from .expressions import ExpressionError, has_juel, names_to_python, timer_to_python, to_python
 from .timers import next_due
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
@@ -70,7 +71,11 @@ def evaluate_assignment(task: Any, now: datetime) -> Assignment:
     return result
 
 
-def _evaluate(engine: Any, task: Any, python: str, attribute: str, raw: str) -> Any:
+def _evaluate(engine: Any, task: Any, translate: Callable[[str], str], attribute: str, raw: str) -> Any:
+    try:
+        python = translate(raw)
+    except ExpressionError as exc:
+        raise AssignmentFailed(f"camunda:{attribute} '{_short(raw)}' cannot be read: {exc}") from None
     try:
         return engine.evaluate(task, python)
     except Exception as exc:
@@ -81,7 +86,7 @@ def _evaluate(engine: Any, task: Any, python: str, attribute: str, raw: str) -> 
 def _names(engine: Any, task: Any, raw: str | None, attribute: str) -> list[str]:
     if not raw or not raw.strip():
         return []
-    value = _evaluate(engine, task, names_to_python(raw), attribute, raw)
+    value = _evaluate(engine, task, names_to_python, attribute, raw)
     if isinstance(value, list | tuple):
         items = value
     elif isinstance(value, str):
@@ -98,7 +103,7 @@ def _names(engine: Any, task: Any, raw: str | None, attribute: str) -> list[str]
 def _moment(engine: Any, task: Any, raw: str | None, now: datetime, attribute: str) -> datetime | None:
     if not raw or not raw.strip():
         return None
-    value = _evaluate(engine, task, timer_to_python(raw), attribute, raw)
+    value = _evaluate(engine, task, timer_to_python, attribute, raw)
     try:
         if value is None:
             raise ValueError("no value")
@@ -110,7 +115,7 @@ def _moment(engine: Any, task: Any, raw: str | None, now: datetime, attribute: s
         if len(text) == 10 and text[4] == "-" and text[7] == "-":
             return end_of_day(date.fromisoformat(text))
         return next_due(text, now)
-    except (ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
+    except Exception as exc:  # SpiffWorkflow's ISO parsers fail in many ways on text that is not ISO 8601
         raise AssignmentFailed(f"camunda:{attribute} '{_short(raw)}' gave '{_short(str(value))}', which is not a "
                                f"date, a time or an ISO 8601 duration ({exc})") from None
 
@@ -119,7 +124,7 @@ def _priority(engine: Any, task: Any, raw: str | None) -> int | None:
     if not raw or not raw.strip():
         return None
     text = raw.strip()
-    value = int(text) if text.lstrip("-").isdigit() else _evaluate(engine, task, to_python(text), "priority", raw)
+    value = int(text) if text.lstrip("-").isdigit() else _evaluate(engine, task, to_python, "priority", raw)
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).lstrip("-").isdigit():
         raise AssignmentFailed(f"camunda:priority '{_short(raw)}' gave {_kind(value)}; expected a whole number")
     number = int(value)

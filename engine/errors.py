@@ -90,5 +90,14 @@ class MessageCorrelationError(EngineError):
     http_status = 404
 
 
+class StateNotStorable(ConflictError):
+    """A step produced state that cannot be stored. The step is rolled back and the case gets an
+    incident (RuntimeService.retrying); the caller sees this error, nothing of the step is kept."""
+
+    def __init__(self, message: str, instance_id: int | None = None) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+
+
 class ScriptError(EngineError):
     """A script or expression failed: it becomes an incident on the instance."""

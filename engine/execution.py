@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from . import spiff_patches  # noqa: F401 - lifts SpiffWorkflow's task-tree depth limit
 from .assignment import Assignment, AssignmentFailed, evaluate_assignment
 from .budget import LimitExceeded, StepBudget
+from .errors import StateNotStorable
 from .limits import DEFAULT_LIMITS, Limits
 from .models import AuditEvent, Forum, HumanTask, Instance, TaskCandidate, TaskCandidateUser, User, Wait
 from .parsing import public_id
@@ -185,7 +186,11 @@ class Projector:
         for element in (step.fired_timers if step else []) + newly_fired_timers(wf):
             self.audit(session, inst, "timer_fired", user=None, element_id=element)
         thrown = wf.get_events()  # messages nothing in this instance caught: for other instances
-        inst.state_json = self.codec.dump(wf)
+        try:
+            inst.state_json = self.codec.dump(wf)
+        except StateNotStorable as exc:
+            exc.instance_id = inst.id
+            raise
         inst.variables = snapshot_variables(wf)
         incident = (step.incident if step else None) or self._check_data(wf)
         if incident is None and wf.is_completed() and inst.status not in ("terminated",):
@@ -194,6 +199,8 @@ class Projector:
                 inst.status = "completed"
                 inst.ended_at = now
                 self.audit(session, inst, "completed", user=user)
+        if incident is None and inst.status == "active":
+            incident = self._check_alive(wf)
         incident = self._sync_tasks(session, inst, wf, now, user) or incident
         if incident is not None:
             inst.status = "incident"
@@ -231,6 +238,19 @@ class Projector:
                                     f"'{public_id(task.task_spec.bpmn_id) or task.task_spec.name}' is still open; "
                                     "the case was stopped instead", public_id(task.task_spec.bpmn_id))
         return None
+
+    @staticmethod
+    def _check_alive(wf: BpmnWorkflow) -> Incident | None:
+        """A running case must wait for something that can happen: a person, a timer, a message, a
+        signal. Otherwise (a parallel join waiting for a branch that ended elsewhere, say) it would sit
+        in every list as running forever; it becomes an incident instead."""
+        if wf.event_manager.tasks or wf.get_next_task(state=TaskState.READY) is not None:
+            return None
+        stuck = wf.get_next_task(state=TaskState.WAITING | TaskState.STARTED)
+        element = public_id(stuck.task_spec.bpmn_id) if stuck is not None else None
+        what = f"step '{element}' waits" if element else "it waits"
+        return Incident(f"the case cannot continue: {what} for something that can no longer happen "
+                        "(e.g. a parallel join waiting for a branch that ended elsewhere)", element)
 
     def audit(self, session: Session, inst: Instance | None, type_: str, *, user: str | None,
               element_id: str | None = None, task_id: int | None = None,

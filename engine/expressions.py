@@ -22,6 +22,24 @@ class ExpressionError(ValueError):
     pass
 
 
+def check_balanced(text: str) -> None:
+    """Refuse `${forum` and the like: unterminated, it would be taken as a literal name."""
+    depth = 0
+    i = 0
+    while i < len(text):
+        if text.startswith(("${", "#{"), i):
+            if depth:
+                raise ExpressionError("'${' inside another '${...}'")
+            depth = 1
+            i += 2
+            continue
+        if text[i] == "}" and depth:
+            depth = 0
+        i += 1
+    if depth:
+        raise ExpressionError("'${' is not closed with '}'")
+
+
 def is_timer_literal(text: str) -> bool:
     return bool(_TIMER_LITERAL.match(text.strip()))
 
@@ -33,6 +51,7 @@ def has_juel(text: str | None) -> bool:
 def to_python(text: str) -> str:
     """A condition or value expression as Python. Plain Python passes through unchanged."""
     stripped = text.strip()
+    check_balanced(stripped)
     if not has_juel(stripped):
         return stripped
     parts: list[str] = []
@@ -55,12 +74,13 @@ def timer_to_python(text: str) -> str:
     stripped = text.strip()
     if is_timer_literal(stripped):
         return repr(stripped.replace(",", "."))
-    return to_python(stripped)
+    return to_python(stripped)  # checks that every '${' is closed
 
 
 def names_to_python(text: str) -> str:
     """candidateGroups/assignee: a comma separated literal list, or an expression."""
     stripped = text.strip()
+    check_balanced(stripped)
     if has_juel(stripped):
         return to_python(stripped)
     return repr(stripped)

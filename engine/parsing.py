@@ -500,7 +500,8 @@ def _fix_collection(el: Any, problem: Any) -> None:
 
 def _check_task_attributes(el: Any, problem: Any) -> None:
     for attr, fn in (("candidateGroups", names_to_python), ("assignee", names_to_python),
-                     ("candidateUsers", names_to_python), ("dueDate", timer_to_python)):
+                     ("candidateUsers", names_to_python), ("dueDate", timer_to_python),
+                     ("followUpDate", timer_to_python), ("priority", to_python)):
         value = el.get(f"{{{CAMUNDA_NS}}}{attr}")
         if not value:
             continue

@@ -103,7 +103,8 @@ class SandboxedEnvironment(BasePythonScriptEngineEnvironment):
             raise ScriptFailed("data", str(exc), variable=exc.variable) from None
         request = {"op": op, "src": source, "ctx": ctx, "ext": ext, "now": self.clock.now().isoformat(),
                    "cpu": limits.eval_cpu_seconds, "mem": limits.eval_memory_mb,
-                   "var_bytes": limits.max_variable_bytes, "depth": limits.max_data_depth}
+                   "var_bytes": limits.max_variable_bytes, "case_bytes": limits.max_instance_bytes,
+                   "depth": limits.max_data_depth}
         wall = max(limits.eval_wall_seconds, limits.eval_cpu_seconds * 2 + 1)
         calendar = ((id(self.calendar), self.calendar.version), self.calendar.meetings())
         try:

@@ -16,6 +16,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 
 from .dmn import DecisionTableConverter
+from .errors import StateNotStorable
 from .gateways import LoopSafeParallelGateway
 from .parsing import AlmenBusinessRuleTask, AlmenMessageEventDefinition
 from .timers import (
@@ -81,10 +82,14 @@ class WorkflowCodec:
                 {k: self.serializer.from_dict(v) for k, v in d["subprocess_specs"].items()})
 
     def dump(self, workflow: BpmnWorkflow) -> str:
-        dct = self.serializer.to_dict(workflow)
-        dct.pop("spec", None)
-        dct.pop("subprocess_specs", None)
-        return json.dumps(dct, separators=(",", ":"))
+        """The state as strict JSON (no NaN, no Infinity, nothing the serializer cannot express)."""
+        try:
+            dct = self.serializer.to_dict(workflow)
+            dct.pop("spec", None)
+            dct.pop("subprocess_specs", None)
+            return json.dumps(dct, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StateNotStorable(f"the case's state cannot be stored as JSON: {exc}") from None
 
     def load(self, state_json: str, definition_id: int, spec_json: str, script_engine: Any) -> BpmnWorkflow:
         dct = json.loads(state_json)

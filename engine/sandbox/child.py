@@ -23,7 +23,7 @@ from typing import Any
 from ..business_calendar import BusinessCalendar
 from .protocol import ChannelClosed, read_frame, write_frame
 from .restricted import CompileCache, ScriptCompileError, make_globals
-from .values import DataError, decode, dumps, encode
+from .values import CaseTooLarge, DataError, decode, dumps, encode
 
 MB = 1024 * 1024
 
@@ -106,6 +106,7 @@ class Evaluator:
         """The variables the script created or changed, and those it deleted, each checked as data."""
         changed: dict[str, Any] = {}
         shipped = req["ctx"]
+        total = 0
         for key, value in scope.items():
             if key.startswith("_") or callable(value):
                 continue
@@ -115,6 +116,9 @@ class Evaluator:
             text = dumps(encoded)
             if len(text) > req["var_bytes"]:
                 raise DataError(key, f"is {len(text):,} bytes; the limit per variable is {req['var_bytes']:,}")
+            total += len(text)
+            if total > req["case_bytes"]:
+                raise CaseTooLarge(total, req["case_bytes"])
             if key not in shipped or dumps(shipped[key]) != text:
                 changed[key] = encoded
         return {"set": changed, "del": [k for k in context if k not in scope]}

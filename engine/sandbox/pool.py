@@ -51,7 +51,7 @@ class EvaluatorProcess:
             raise EvaluatorFailed("timeout", f"took longer than {wall_seconds:g} s and was stopped") from None
         except FrameTooLarge as exc:
             self.kill()
-            raise EvaluatorFailed("memory", str(exc)) from None
+            raise EvaluatorFailed("data", f"the evaluator's answer was too large: {exc}") from None
         except (ChannelClosed, BrokenPipeError, OSError, ValueError):
             code = self._exit_code()
             if code == -_SIGXCPU:
@@ -93,10 +93,13 @@ class EvaluatorPool:
         self._count = 0
         self._cond = threading.Condition()
         self._pid = os.getpid()
+        self.calls = 0  # evaluations sent to a process (the fast path sends none)
+        self.replaced = 0  # processes killed or retired after breaking a limit
 
     def call(self, request: dict[str, Any], wall_seconds: float, max_answer_bytes: int,
              calendar: tuple[Any, dict[str, list[str]]] | None = None) -> dict[str, Any]:
         worker = self._acquire(wall_seconds)
+        self.calls += 1
         healthy = False
         try:
             if calendar is not None and worker.calendar_key != calendar[0]:
@@ -137,6 +140,7 @@ class EvaluatorPool:
     def _release(self, worker: EvaluatorProcess, healthy: bool) -> None:
         if not healthy or not worker.alive:
             worker.kill()
+            self.replaced += 1
         with self._cond:
             if healthy and worker.alive:
                 self._idle.append(worker)

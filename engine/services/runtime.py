@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -25,11 +24,14 @@ from ..errors import (
     MessageCorrelationError,
     NotFoundError,
     OptimisticLockingError,
+    StateNotStorable,
 )
 from ..execution import StepResult, advance, every_task
 from ..forms import validate_form
+from ..limits import DEFAULT_LIMITS, Limits
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
+from ..sandbox.values import DataError, check_variables
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
 from . import monitoring
 
@@ -43,7 +45,9 @@ def is_transient(exc: OperationalError) -> bool:
     return code in ("40001", "40P01") or "database is locked" in str(exc) or "database is busy" in str(exc)
 
 
-def check_data(data: Any) -> dict[str, Any]:
+def check_data(data: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Variables given by a caller (form, API, CLI, message): names that scripts can use, values that
+    are JSON within the size bounds. Refused as a whole otherwise, so nothing half-applied is stored."""
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -52,9 +56,9 @@ def check_data(data: Any) -> dict[str, Any]:
         if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
             raise InvalidInputError(f"'{key}' is not a valid variable name")
     try:
-        json.dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"data is not plain JSON: {exc}") from None
+        check_variables(data, limits.max_variable_bytes, limits.max_instance_bytes, limits.max_data_depth)
+    except DataError as exc:
+        raise InvalidInputError(f"data refused: {exc}") from None
     return data
 
 
@@ -99,6 +103,10 @@ class RuntimeService:
             try:
                 with self._engine.db.transaction() as session:
                     return fn(session)
+            except StateNotStorable as exc:
+                if exc.instance_id is not None:
+                    self._record_incident(exc.instance_id, exc.message)
+                raise
             except (StaleDataError, OperationalError) as exc:
                 if isinstance(exc, OperationalError) and not is_transient(exc):
                     raise
@@ -108,10 +116,22 @@ class RuntimeService:
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, 0.25)
 
+    def _record_incident(self, instance_id: int, message: str) -> None:
+        """Put a case in incident after its step was rolled back (the step's own state is lost)."""
+        with self._engine.db.transaction() as session:
+            inst = self.instance(session, instance_id, lock=True)
+            if inst.status in ("completed", "terminated"):
+                return
+            inst.status = "incident"
+            inst.incident_message = message[:4000]
+            inst.incident_element_id = None
+            inst.incident_at = self._engine.clock.now()
+            self._engine.projector.audit(session, inst, "incident", user=None, details={"message": message})
+
     # -- start ------------------------------------------------------------------------------
     def start(self, key: str, business_key: str | None = None, data: dict[str, Any] | None = None,
               user: str | None = None, version: int | None = None) -> InstanceView:
-        data = check_data(data)
+        data = check_data(data, self._engine.limits)
         with self._engine.db.transaction() as session:
             definition = self._engine.definitions.find(session, key, version)
             inst = self.start_in(session, definition, business_key, data, user)
@@ -122,7 +142,7 @@ class RuntimeService:
                         business_key: str | None = None, locale: str = "da") -> InstanceView:
         """Start from a submitted start form: the data is validated against the start event's
         camunda:formData first (field-level errors, nothing started)."""
-        data = check_data(data)
+        data = check_data(data, self._engine.limits)
         with self._engine.db.transaction() as session:
             definition = self._engine.definitions.find(session, key)
             try:
@@ -155,7 +175,7 @@ class RuntimeService:
                   user: str | None = None, all_instances: bool = False) -> list[int]:
         """Deliver message `name` to the instance(s) waiting for it (filtered by business key), or
         start the process whose start event is that message. Nothing waiting is an error."""
-        data = check_data(data)
+        data = check_data(data, self._engine.limits)
         return self.retrying(lambda session: self.deliver(session, name, business_key, data, user, all_instances))
 
     def deliver(self, session: Session, name: str, business_key: str | None, data: dict[str, Any],
@@ -215,7 +235,7 @@ class RuntimeService:
             payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
             data = payload if isinstance(payload, dict) else ({"besked": payload} if payload is not None else {})
             try:
-                receivers = self.deliver(session, definition.name, sender.business_key, check_data(data), user,
+                receivers = self.deliver(session, definition.name, sender.business_key, check_data(data, self._engine.limits), user,
                                          all_instances=True, sender_id=sender.id)
             except (MessageCorrelationError, InvalidInputError) as exc:
                 sender.status = "incident"
@@ -364,7 +384,7 @@ class RuntimeService:
 
     def retry(self, instance_id: int, user: str | None = None, data: dict[str, Any] | None = None) -> InstanceView:
         """Run the failed step again, optionally after correcting variables."""
-        data = check_data(data)
+        data = check_data(data, self._engine.limits)
 
         def work(session: Session) -> None:
             inst = self.instance(session, instance_id, lock=True)

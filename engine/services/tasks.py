@@ -228,13 +228,13 @@ class TaskService:
     def validate(self, task_id: int, data: dict[str, Any], locale: str = "da") -> dict[str, Any]:
         row_fields = self.get(task_id).fields
         try:
-            return validate_form(row_fields, check_data(data), locale)
+            return validate_form(row_fields, check_data(data, self._engine.limits), locale)
         except ValidationError as exc:
             raise FormValidationError(exc.normalized_messages()) from None
 
     def complete(self, task_id: int, user: str, data: dict[str, Any] | None = None,
                  locale: str = "da") -> TaskView:
-        data = check_data(data)
+        data = check_data(data, self._engine.limits)
 
         def work(session: Session) -> TaskView:
             row = self._locked_row(session, task_id)
