@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..bpmn.event_definitions import AlmenSignalEventDefinition
 from ..errors import (
     FormValidationError,
     InvalidInputError,
@@ -30,8 +31,9 @@ from ..execution import StepResult, advance, every_task
 from ..forms import validate_form
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
+from ..timers import clear_failures
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
-from . import monitoring
+from . import monitoring, signals
 
 T = TypeVar("T")
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
@@ -204,12 +206,25 @@ class RuntimeService:
             raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
         return delivered
 
+    # -- signals ----------------------------------------------------------------------------
+    def signal(self, name: str, data: dict[str, Any] | None = None, user: str | None = None) -> dict[str, list[int]]:
+        """Broadcast signal `name` (Camunda semantics): every active instance waiting for it receives it and
+        every process whose start event it is starts. Nobody receiving it is not an error."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError("a signal needs a name")
+        data = check_data(data)
+        return self.retrying(lambda session: signals.broadcast(self._engine, session, name.strip(), data, user))
+
     def dispatch_thrown(self, session: Session, sender: Instance, events: list[Any], user: str | None) -> None:
         """Messages an instance threw that nothing inside it caught go to other instances: one waiting
         for the message with the sender's business key, or a process whose start event is that message.
-        With no receiver the sender gets an incident; the message is not silently dropped."""
+        With no receiver the sender gets an incident; the message is not silently dropped. Signals go
+        to every other instance waiting for them (services/signals.py)."""
         for event in events:
             definition = event.event_definition
+            if isinstance(definition, AlmenSignalEventDefinition):
+                self._dispatch_signal(session, sender, definition.name, event.payload, user)
+                continue
             if not isinstance(definition, MessageEventDefinition):
                 continue
             payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
@@ -226,6 +241,17 @@ class RuntimeService:
                 continue
             self._engine.projector.audit(session, sender, "message_sent", user=user,
                                          details={"message": definition.name, "to_instances": receivers})
+
+    def _dispatch_signal(self, session: Session, sender: Instance, name: str, payload: Any, user: str | None) -> None:
+        data = payload if isinstance(payload, dict) else ({"signal": payload} if payload is not None else {})
+        try:
+            signals.broadcast(self._engine, session, name, check_data(data), user, sender=sender)
+        except (signals.SignalDepthError, InvalidInputError) as exc:
+            sender.status = "incident"
+            sender.incident_message = f"signal '{name}' was thrown but not delivered: {exc.message}"
+            sender.incident_at = self._engine.clock.now()
+            self._engine.projector.audit(session, sender, "incident", user=user,
+                                         details={"message": sender.incident_message})
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
@@ -371,12 +397,13 @@ class RuntimeService:
             if inst.status != "incident":
                 raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
             wf = self.load(session, inst)
+            timers = clear_failures(wf, data)  # a failed timer evaluates again
             failed = wf.get_tasks(state=TaskState.ERROR)
             for task in failed:
                 if data:
                     task.data.update(data)
                 task._set_state(TaskState.READY)
-            if data and not failed:
+            if data and not failed and not timers:
                 for task in wf.get_tasks(state=TaskState.READY):
                     task.data.update(data)
             self._engine.projector.audit(session, inst, "retried", user=user,

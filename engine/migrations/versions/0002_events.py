@@ -1,0 +1,25 @@
+"""signal start events: the signal that starts a definition
+
+Revision ID: 0002_events
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0002_events'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('definitions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('start_signal', sa.String(length=255), nullable=True))
+        batch_op.create_index(batch_op.f('ix_definitions_start_signal'), ['start_signal'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('definitions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_definitions_start_signal'))
+        batch_op.drop_column('start_signal')
