@@ -88,6 +88,8 @@ class Definition(Base):
     start_timer: Mapped[str | None] = mapped_column(String(255))
     start_message: Mapped[str | None] = mapped_column(String(255), index=True)
     start_signal: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A message or signal start puts its payload in this one variable (else its variables become the case's).
+    start_variable: Mapped[str | None] = mapped_column(String(255))
     next_start_at: Mapped[datetime | None] = mapped_column(index=True)
     start_form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # camunda:historyTimeToLive in days: ended instances older than this are removed (services/cleanup.py).

@@ -18,7 +18,18 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser, SendTaskParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    ReceiveTaskParser,
+    SendTaskParser,
+)
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -78,6 +89,7 @@ DMN_NAMESPACES = {
     "http://www.omg.org/spec/DMN/20180521/MODEL/",
     "https://www.omg.org/spec/DMN/20230324/MODEL/",
 }
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 # Task spec names SpiffWorkflow creates itself; a diagram element with such an id is renamed.
@@ -144,7 +156,8 @@ class AlmenMessageEventDefinition(MessageEventDefinition):
     def update_task_data(self, my_task: Any) -> None:
         event_data = my_task.internal_data.get(self.name) or {}
         payload = event_data.get("payload")
-        result_var = event_data.get("result_var")
+        # The receiving event's variable (SpiffWorkflow's messageVariable) first, else the sender's.
+        result_var = self.result_var or event_data.get("result_var")
         if result_var:
             my_task.data[result_var] = payload
         elif isinstance(payload, dict):
@@ -157,6 +170,12 @@ class AlmenMessageEventDefinition(MessageEventDefinition):
                    else json.loads(json.dumps(my_task.data, default=str)))
         event = BpmnEvent(self, payload={"payload": payload, "result_var": self.result_var})
         my_task.workflow.top_workflow.catch(event)
+
+
+END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+                    TERMINATION_EVENT_XPATH, SIGNAL_EVENT_XPATH]
+START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
+                      ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH]
 
 
 class _ClockTimerMixin(EventParsingMixin):
@@ -202,6 +221,12 @@ def parse_form_fields(node: Any) -> list[dict[str, Any]]:
 
 
 class _StartParser(_ClockTimerMixin, CamundaStartEventParser):
+    def create_task(self) -> Any:
+        # Error and escalation start events exist in event sub-processes (SpiffWorkflow reads neither).
+        task = self._create_task(self.get_event_definition(START_EVENT_XPATHS))
+        self.spec.start.connect(task)
+        return task
+
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
         form = parse_form_fields(self.node)
@@ -223,7 +248,11 @@ class _BoundaryParser(_ClockTimerMixin, CamundaBoundaryEventParser):
 
 
 class _EndParser(_ClockTimerMixin, CamundaEndEventParser):
-    pass
+    def create_task(self) -> Any:
+        # SpiffWorkflow's end event parser ignores signal end events (they ended silently).
+        task = self._create_task(self.get_event_definition(END_EVENT_XPATHS))
+        task.connect(self.spec.end)
+        return task
 
 
 class _ReceiveParser(_ClockTimerMixin, CamundaEventDefinitionParser, ReceiveTaskParser):
@@ -364,13 +393,16 @@ def _extract_start_trigger(proc: Any, root: Any) -> dict[str, str] | None:
         msg = next((m for m in root.iter(f"{{{BPMN_NS}}}message") if m.get("id") == ref), None)
         name = (msg.get("name") if msg is not None else None) or ref or start.get("name")
         start.remove(message)
-        return {"kind": "message", "name": name, "element_id": start.get("id")}
+        return {"kind": "message", "name": name, "element_id": start.get("id"),
+                "variable": message.get(f"{{{CAMUNDA_NS}}}resultVariable")}
     if signal is not None:
         ref = signal.get("signalRef")
         sig = next((m for m in root.iter(f"{{{BPMN_NS}}}signal") if m.get("id") == ref), None)
         name = (sig.get("name") if sig is not None else None) or start.get("name")
         start.remove(signal)
-        return {"kind": "signal", "name": name, "element_id": start.get("id")}
+        variable = next((el.text.strip() for el in sig.iter(f"{{{SPIFF_NS}}}variableName") if el.text), None) \
+            if sig is not None else None
+        return {"kind": "signal", "name": name, "element_id": start.get("id"), "variable": variable}
     return None
 
 

@@ -147,6 +147,10 @@ class AlmenBoundaryEvent(BoundaryEvent):
     def _repeats(self) -> bool:
         return not self.cancel_activity and isinstance(self.event_definition, REPEATABLE)
 
+    def _predict_hook(self, my_task: Any) -> None:
+        if not self._repeats():
+            super()._predict_hook(my_task)  # a repeating one has paths only once it fired
+
     def _update_hook(self, my_task: Any) -> bool | None:
         if not self._repeats():
             return super()._update_hook(my_task)
@@ -173,6 +177,9 @@ class AlmenBoundaryEventJoin(BoundaryEventJoin):
                 keep.append(task)
                 # Its paths run on as in Camunda; only the subscription ends with the activity.
                 task.workflow.top_workflow.event_manager.remove_task(task)
+                for child in task.children:
+                    if child.has_state(TaskState.PREDICTED_MASK):
+                        task.workflow._remove_task(child.id)
                 task._set_state(TaskState.COMPLETED)
         return finished, [t for t in cancel if t not in keep]
 

@@ -168,6 +168,7 @@ class DefinitionService:
         trigger = proc.start_trigger
         if not trigger:
             return
+        definition.start_variable = trigger.get("variable")
         if trigger["kind"] == "message":
             definition.start_message = trigger["name"]
         elif trigger["kind"] == "signal":

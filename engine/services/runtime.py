@@ -174,7 +174,8 @@ class RuntimeService:
             starter = session.scalar(select(Definition).where(Definition.start_message == name)
                                      .order_by(Definition.version.desc()).limit(1))
             if starter is not None:
-                inst = self.start_in(session, starter, business_key, data, user, parent_id=sender_id)
+                start_data = {starter.start_variable: data} if starter.start_variable else data
+                inst = self.start_in(session, starter, business_key, start_data, user, parent_id=sender_id)
                 self._engine.projector.audit(session, inst, "message_received", user=user,
                                              details={"message": name, "data": data, "from_instance": sender_id})
                 return [inst.id]

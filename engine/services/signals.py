@@ -87,7 +87,8 @@ def _start(engine: Any, session: Session, name: str, data: dict[str, Any], user:
         .where(Definition.start_signal == name).order_by(Definition.key)).all()
     started = []
     for definition in definitions:
-        inst = engine.runtime.start_in(session, definition, None, data, user,
+        start_data = {definition.start_variable: data} if definition.start_variable else data
+        inst = engine.runtime.start_in(session, definition, None, start_data, user,
                                        parent_id=sender.id if sender is not None else None)
         engine.projector.audit(session, inst, "signal_received", user=user,
                                details={"signal": name, "data": data,
