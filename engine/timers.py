@@ -167,5 +167,7 @@ def clear_failures(workflow: Any, data: dict[str, Any] | None = None) -> list[An
         if task.internal_data.pop(FAILURE, None) is not None:
             if data:
                 task.data.update(data)
+                if task.parent is not None:  # a waiting task takes its data from its parent on each update
+                    task.parent.data.update(data)
             cleared.append(task)
     return cleared
