@@ -172,7 +172,7 @@ class AlmenBoundaryEventJoin(BoundaryEventJoin):
         keep = []
         for task in cancel:
             spec = task.task_spec
-            fired = [c for c in task.children if c.task_spec is not self]
+            fired = [c for c in task.children if c.task_spec is not self and not c.has_state(TaskState.PREDICTED_MASK)]
             if isinstance(spec, BoundaryEventMixin) and not spec.cancel_activity and fired:
                 keep.append(task)
                 # Its paths run on as in Camunda; only the subscription ends with the activity.

@@ -243,6 +243,8 @@ def _check_event_gateway(gateway: Any, by_id: dict[str, Any], incoming: dict[str
     flows = outgoing.get(gateway.get("id"), [])
     if len(flows) < 2:
         problem(gateway, "an event-based gateway needs at least two outgoing sequence flows")
+    attached = {el.get("attachedToRef") for el in gateway.getroottree().getroot().iter(f"{{{BPMN_NS}}}boundaryEvent")}
+    seen: dict[tuple[str, str | None], str] = {}
     for flow in flows:
         if _children(flow, "conditionExpression"):
             problem(flow, "the outgoing flows of an event-based gateway cannot have conditions")
@@ -256,9 +258,22 @@ def _check_event_gateway(gateway: Any, by_id: dict[str, Any], incoming: dict[str
                 problem(target, "an event after an event-based gateway cannot have other incoming flows")
             if target.get(f"{{{CAMUNDA_NS}}}asyncBefore") == "true":
                 problem(target, "an event after an event-based gateway cannot be asynchronous")
+            if target.get("id") in attached:
+                problem(target, "a receive task after an event-based gateway cannot have boundary events")
+            trigger = _trigger(target)
+            if trigger in seen and trigger[0] != "timerEventDefinition":
+                problem(target, f"'{seen[trigger]}' after the same event-based gateway waits for the same event")
+            seen.setdefault(trigger, target.get("id"))
         else:
             problem(gateway, f"'{target.get('id')}' follows an event-based gateway; only message, timer or "
                              "signal intermediate catch events and receive tasks can")
+
+
+def _trigger(target: Any) -> tuple[str, str | None]:
+    if _is_bpmn(target, "receiveTask"):
+        return "messageEventDefinition", target.get("messageRef")
+    definition = _definitions(target)[0]
+    return _local(definition), definition.get("messageRef") or definition.get("signalRef") or target.get("id")
 
 
 # -- event sub-processes ------------------------------------------------------------------------------

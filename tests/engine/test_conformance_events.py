@@ -864,3 +864,9 @@ def test_message_end_event_and_definitions_that_cannot_be_stored_are_refused_cle
     text = definitions(process("p", start(), end_with("e", '<bpmn:messageEventDefinition messageRef="M"/>'),
                                chain("start", "e")), message("M", "m"))
     assert engine.definitions.deploy([res(text)])["deployed"]
+
+
+def test_event_gateway_alternatives_waiting_for_the_same_message_are_refused(engine):
+    text = gateway_process(msg_catch("paid_again", "Msg_paid"), flow("gw", "paid_again") + flow("paid_again", "e1"))
+    problems = refused(engine, text)
+    assert any(p.element_id == "paid_again" and "same event" in p.message for p in problems), problems
