@@ -104,7 +104,26 @@ class ClockDurationTimerEventDefinition(_GuardedTimerMixin, DurationTimerEventDe
 
 
 class ClockCycleTimerEventDefinition(_GuardedTimerMixin, CycleTimerEventDefinition):
+    """Repeats on a non-interrupting boundary event or event sub-process start (one path per firing).
+    Anywhere else (an interrupting boundary, an intermediate catch event) the first occurrence fires the
+    event once and it is done, as in Camunda: its token has moved on."""
+
     kind = "timeCycle"
+
+    @staticmethod
+    def repeats(my_task: Any) -> bool:
+        return getattr(my_task.task_spec, "cancel_activity", True) is False
+
+    def has_fired(self, my_task: Any) -> bool:
+        if self.repeats(my_task) or my_task._get_internal_data("event_fired", False):
+            return super().has_fired(my_task)
+        if self.cycle_complete(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+    def update_task(self, my_task: Any) -> None:
+        if self.repeats(my_task):
+            super().update_task(my_task)
 
     def cycle_complete(self, my_task: Any) -> bool:
         """True when the cycle fires now. A late firing fires once: the occurrences missed meanwhile are

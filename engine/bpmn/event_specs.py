@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefi
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent as BoundaryEventMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.specs.base import TaskSpec
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from .event_definitions import INTERRUPTED
@@ -116,7 +117,9 @@ class EventGatewayTargetMixin:
 
 
 class AlmenIntermediateCatchEvent(EventGatewayTargetMixin, IntermediateCatchEvent):
-    pass
+    def _predict_hook(self, my_task: Any) -> None:
+        # A cycle here fires once (timers.py), so its path is predicted like any other's.
+        TaskSpec._predict_hook(self, my_task)
 
 
 class AlmenReceiveTask(EventGatewayTargetMixin, ReceiveTask):
@@ -148,8 +151,9 @@ class AlmenBoundaryEvent(BoundaryEvent):
         return not self.cancel_activity and isinstance(self.event_definition, REPEATABLE)
 
     def _predict_hook(self, my_task: Any) -> None:
-        if not self._repeats():
-            super()._predict_hook(my_task)  # a repeating one has paths only once it fired
+        if self._repeats() or (not self.cancel_activity and isinstance(self.event_definition, CycleTimerEventDefinition)):
+            return  # a repeating one has paths only once it fired
+        TaskSpec._predict_hook(self, my_task)
 
     def _update_hook(self, my_task: Any) -> bool | None:
         if not self._repeats():

@@ -262,3 +262,27 @@ def test_date_timers_compare_with_the_engine_clock(engine, clock):
     assert datetime.fromisoformat(inst.next_due) == due
     clock.set(due)
     assert engine.scheduler.run_due()["fired"] == 1
+
+
+def test_a_cycle_on_an_intermediate_catch_event_fires_once(engine, clock):
+    engine.definitions.deploy([res(catch_timer("timeCycle", "R3/PT1H"))])
+    inst = engine.runtime.start("c")
+    assert inst.next_due == (clock.now() + H).isoformat()
+    clock.advance(H)
+    assert engine.scheduler.run_due()["fired"] == 1
+    done = engine.runtime.get(inst.id)
+    assert done.status == "completed" and done.waits == []
+    clock.advance(5 * H)
+    assert engine.scheduler.run_due()["fired"] == 0
+    assert fired(engine, inst.id) == ["wait"]
+
+
+def test_a_cycle_on_an_interrupting_boundary_interrupts_at_its_first_occurrence(engine, clock):
+    engine.definitions.deploy([res(cycle_boundary("R3/PT1H").replace(' cancelActivity="false"', ""))])
+    inst = engine.runtime.start("p")
+    clock.advance(H)
+    assert engine.scheduler.run_due()["fired"] == 1
+    assert [t.element_id for t in engine.tasks.query(instance_id=inst.id)] == ["late"]
+    clock.advance(3 * H)
+    assert engine.scheduler.run_due()["fired"] == 0
+    assert tasks_at(engine, inst.id, "late") == 1 and engine.runtime.get(inst.id).waits == []
