@@ -102,11 +102,15 @@ def _check_references(root: Any, by_id: dict[str, Any], problem: Report) -> None
             problem(event, "an event with more than one event definition (a multiple event) is not supported")
             continue
         if not definitions:
+            if _local(event) == "boundaryEvent":
+                problem(event, "a boundary event needs a trigger (timer, message, signal, error or escalation)")
             continue
         definition = definitions[0]
         kind = _local(definition)
         throwing = _local(event) in ("intermediateThrowEvent", "endEvent")
-        if kind == "conditionalEventDefinition":
+        if throwing and kind in ("timerEventDefinition", "conditionalEventDefinition"):
+            problem(event, f"a throw or end event cannot have a {kind.replace('EventDefinition', '')} trigger")
+        elif kind == "conditionalEventDefinition":
             problem(event, "conditional events are not supported (AlmenFlow does not re-evaluate conditions "
                            "when variables change); use a gateway or a message")
         elif kind == "signalEventDefinition":
@@ -118,8 +122,9 @@ def _check_references(root: Any, by_id: dict[str, Any], problem: Report) -> None
                 problem(event, "the signal has no name")
             elif "${" in name or "#{" in name:
                 problem(event, f"signal name '{name}' is an expression; only literal signal names are supported")
-            for mapping in definition.iter(f"{{{CAMUNDA_NS}}}in"):
-                _check_signal_mapping(event, mapping, throwing, problem)
+            if throwing:  # on a catching signal camunda:in means nothing (as in Camunda)
+                for mapping in definition.iter(f"{{{CAMUNDA_NS}}}in"):
+                    _check_signal_mapping(event, mapping, problem)
         elif kind in ("errorEventDefinition", "escalationEventDefinition"):
             tag = "error" if kind == "errorEventDefinition" else "escalation"
             ref = definition.get(f"{tag}Ref")
@@ -147,10 +152,7 @@ def _check_references(root: Any, by_id: dict[str, Any], problem: Report) -> None
             task.set("messageRef", ref)
 
 
-def _check_signal_mapping(event: Any, mapping: Any, throwing: bool, problem: Report) -> None:
-    if not throwing:
-        problem(event, "camunda:in on a catching signal event has no effect in Camunda; remove it")
-        return
+def _check_signal_mapping(event: Any, mapping: Any, problem: Report) -> None:
     if mapping.get("variables") == "all":
         return
     target = mapping.get("target")

@@ -870,3 +870,28 @@ def test_event_gateway_alternatives_waiting_for_the_same_message_are_refused(eng
     text = gateway_process(msg_catch("paid_again", "Msg_paid"), flow("gw", "paid_again") + flow("paid_again", "e1"))
     problems = refused(engine, text)
     assert any(p.element_id == "paid_again" and "same event" in p.message for p in problems), problems
+
+
+def test_a_throw_event_with_a_timer_and_a_boundary_event_without_trigger_are_refused(engine):
+    text = doc("t", start(), f'<bpmn:intermediateThrowEvent id="tick">{timer("timeDuration", "PT1H")}'
+               '</bpmn:intermediateThrowEvent>', end(), chain("start", "tick", "end"))
+    (problem,) = refused(engine, text)
+    assert problem.element_id == "tick" and "timer" in problem.message
+    text = doc("b", start(), script("s", "a = 1"), '<bpmn:boundaryEvent id="nothing" attachedToRef="s"/>', end(),
+               end("e2"), chain("start", "s", "end"), chain("nothing", "e2"))
+    (problem,) = refused(engine, text)
+    assert problem.element_id == "nothing" and "trigger" in problem.message
+
+
+def test_non_interrupting_signal_event_subprocess_collects_each_signal(engine):
+    es = event_subprocess("count", '<bpmn:signalEventDefinition signalRef="Sig"/>',
+                          script("tick", "ticks = var('ticks', 0) + 1"), interrupting=False)
+    engine.definitions.deploy([res(with_event_subprocess(es, signal()))])
+    inst = engine.runtime.start("esp")
+    for _ in range(2):
+        assert engine.runtime.signal("alarm", {"level": 1})["instances"] == [inst.id]
+    assert waits(engine, inst.id) == [("signal", "count_start", "alarm")]
+    assert open_tasks(engine, inst.id) == ["work"]
+    assert [h.element_id for h in history(engine, inst.id, "signal_received")] == ["count_start"] * 2
+    complete(engine, inst.id, "work")
+    assert engine.runtime.get(inst.id).status == "completed"
