@@ -235,5 +235,7 @@ class DefinitionService:
 
 
 def _describe(exc: Exception) -> str:
+    if hasattr(exc, "describe"):  # a sandboxed evaluation's failure (scripting.ScriptFailed)
+        return str(exc.describe())
     text = str(exc.args[0]) if exc.args else str(exc)
     return text if isinstance(exc, ValueError) and text else f"{exc.__class__.__name__}: {text}"

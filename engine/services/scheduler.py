@@ -108,7 +108,8 @@ class SchedulerService:
                     definition.next_start_at = None
                     self._engine.projector.audit(session, None, "incident", user=None, details={
                         "definition": definition.key, "version": definition.version,
-                        "message": f"the timer start event stopped: {exc.__class__.__name__}: {exc}"})
+                        "message": "the timer start event stopped: "
+                                   + (exc.describe() if hasattr(exc, "describe") else f"{exc.__class__.__name__}: {exc}")})
                     continue
                 if definition.next_start_at is not None and definition.next_start_at <= due:
                     definition.next_start_at = None  # a schedule that does not advance must not start again

@@ -1,14 +1,14 @@
 """signal start events: the signal that starts a definition, the variable a start payload goes into
 
 Revision ID: 0002_events
-Revises: 0001
+Revises: 0006_task_details
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0002_events'
-down_revision = '0001'
+down_revision = '0006_task_details'
 branch_labels = None
 depends_on = None
 
