@@ -28,6 +28,9 @@ from SpiffWorkflow.util.task import TaskState
 # Set on a throwing task whose event an interrupting handler caught: the thrower stops there (its
 # scope is being cancelled) instead of running on until the cancellation reaches it.
 INTERRUPTED = "interrupted_by_handler"
+# find_handler's answer when the thrower's scope is already being interrupted (another instance of a
+# multi-instance activity threw first, say): the thrower just stops.
+PENDING_INTERRUPT = object()
 
 
 def plain(value: Any) -> Any:
@@ -89,6 +92,9 @@ class _PropagatedEventMixin:
     def throw(self, my_task: Any) -> None:
         event = BpmnEvent(self, payload=self.event_payload(my_task))
         handler = find_handler(my_task, event)
+        if handler is PENDING_INTERRUPT:
+            my_task.internal_data[INTERRUPTED] = True
+            return
         if handler is None:
             self.uncaught(my_task)
             return
@@ -147,9 +153,10 @@ def find_handler(my_task: Any, event: BpmnEvent) -> Any:
     top = my_task.workflow.top_workflow
     workflow = my_task.workflow
     while True:
-        handlers = [t for t in top.event_manager.tasks.values()
-                    if t.workflow is workflow and getattr(t.task_spec, "is_event_subprocess_start", False)
-                    and t.state == TaskState.WAITING and t.task_spec.catches(t, event)]
+        starts = [t for t in workflow.tasks.values() if getattr(t.task_spec, "is_event_subprocess_start", False)]
+        if any(t.state == TaskState.READY and t.task_spec.cancel_activity for t in starts):
+            return PENDING_INTERRUPT
+        handlers = [t for t in starts if t.state == TaskState.WAITING and t.task_spec.catches(t, event)]
         if handlers:
             return _most_specific(handlers, event)
         if workflow.parent_task_id is None:
@@ -161,6 +168,9 @@ def find_handler(my_task: Any, event: BpmnEvent) -> Any:
         split = anchor.parent
         if split is not None and isinstance(split.task_spec, BoundaryEventSplit) \
                 and not isinstance(anchor.task_spec, BoundaryEvent):
+            if any(isinstance(t.task_spec, BoundaryEvent) and t.task_spec.cancel_activity
+                   and t.state in (TaskState.READY, TaskState.COMPLETED) for t in split.children):
+                return PENDING_INTERRUPT
             handlers = [t for t in split.children if isinstance(t.task_spec, BoundaryEvent)
                         and t.state == TaskState.WAITING and t.task_spec.catches(t, event)]
             if handlers:

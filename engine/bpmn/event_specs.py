@@ -40,6 +40,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.specs.base import TaskSpec
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
+from . import cancel_patch  # noqa: F401 - cancelling a task cancels its running children first
 from .event_definitions import INTERRUPTED
 
 REPEATABLE = (MessageEventDefinition, SignalEventDefinition, EscalationEventDefinition)

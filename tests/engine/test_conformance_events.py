@@ -895,3 +895,34 @@ def test_non_interrupting_signal_event_subprocess_collects_each_signal(engine):
     assert [h.element_id for h in history(engine, inst.id, "signal_received")] == ["count_start"] * 2
     complete(engine, inst.id, "work")
     assert engine.runtime.get(inst.id).status == "completed"
+
+
+def multi_instance(sub: str, n: int = 3) -> str:
+    return sub.replace('<bpmn:subProcess id="sub">', '<bpmn:subProcess id="sub"><bpmn:multiInstanceLoopCharacteristics>'
+                       f'<bpmn:loopCardinality>{n}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>', 1)
+
+
+def test_an_interrupting_boundary_timer_on_a_multi_instance_sub_process_cancels_every_instance(engine, clock):
+    inner = multi_instance(subprocess("sub", start("s_in"), user_task("w", "W"), end("e_in"), ids=["s_in", "w", "e_in"]))
+    text = doc("mi", lanes(Sekretariat=["start", "w", "sub", "end"]), start(), inner, end(), chain("start", "sub", "end"),
+               f'<bpmn:boundaryEvent id="late" attachedToRef="sub">{timer("timeDuration", "PT1H")}</bpmn:boundaryEvent>',
+               script("handle", "late = True"), end("e2"), chain("late", "handle", "e2"))
+    engine.definitions.deploy([res(text)])
+    inst = engine.runtime.start("mi")
+    assert open_tasks(engine, inst.id) == ["w", "w", "w"]
+    clock.advance(H)
+    assert engine.scheduler.run_due()["fired"] == 1
+    done = engine.runtime.get(inst.id)
+    assert (done.status, done.data["late"], done.tasks) == ("completed", True, [])
+
+
+def test_every_instance_of_a_multi_instance_sub_process_throwing_is_caught_once(engine):
+    inner = multi_instance(subprocess("sub", start("s_in"), end_with("fail", '<bpmn:errorEventDefinition errorRef="Err"/>'),
+                                      ids=["s_in", "fail"]))
+    text = doc("mi", start(), inner, end(), chain("start", "sub", "end"),
+               '<bpmn:boundaryEvent id="caught" attachedToRef="sub"><bpmn:errorEventDefinition errorRef="Err"/>'
+               '</bpmn:boundaryEvent>', script("handle", "handled = var('handled', 0) + 1"), end("e2"),
+               chain("caught", "handle", "e2"), extra=error())
+    engine.definitions.deploy([res(text)])
+    inst = engine.runtime.start("mi")
+    assert (inst.status, inst.data["handled"]) == ("completed", 1)
