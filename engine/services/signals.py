@@ -58,9 +58,10 @@ def _deliver(engine: Any, session: Session, name: str, data: dict[str, Any], use
     if sender is not None and sender.id is not None:
         query = query.where(Instance.id != sender.id)  # the sender's own catchers caught it when it was thrown
     received = []
-    for inst in session.scalars(query.distinct().order_by(Instance.id)).all():
+    for target in session.scalars(query.distinct().order_by(Instance.id)).all():
+        inst = engine.runtime.instance(session, target.id, lock=True)  # as every writer of a case does
         if inst.status != "active":
-            continue  # changed by an earlier delivery of this same signal
+            continue  # changed meanwhile (or by an earlier delivery of this same signal)
         wf = engine.runtime.load(session, inst)
         catchers = [t for t in wf.event_manager.tasks.values()
                     if isinstance(t.task_spec.event_definition, AlmenSignalEventDefinition)
