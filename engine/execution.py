@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
@@ -29,7 +30,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .models import AuditEvent, Forum, HumanTask, Instance, TaskCandidate, TaskCandidateUser, User, Wait
 from .parsing import public_id
 from .sandbox.values import DataError, check_variables
-from .timers import next_due
+from .timers import next_due, pending_failure
 
 
 @dataclass
@@ -107,11 +108,23 @@ def fire_due_timers(wf: BpmnWorkflow, now: datetime) -> StepResult:
     if due_now:
         try:
             wf.refresh_timers()
-        except SpiffWorkflowException as exc:
-            return StepResult(Incident(_exception_text(exc), None))
+        except Exception as exc:  # whatever a firing timer's path raises is an incident on its element
+            task = getattr(exc, "task", None)
+            element = public_id(task.task_spec.bpmn_id) if task is not None else None
+            text = _exception_text(exc) if isinstance(exc, SpiffWorkflowException) else f"{exc.__class__.__name__}: {exc}"
+            return StepResult(Incident(text, element), fired_timers=[])
         result = advance(wf)
     result.fired_timers = fired
     return result
+
+
+def timer_incident(wf: BpmnWorkflow) -> Incident | None:
+    """A timer whose expression failed or is out of bounds (timers.py records it instead of raising)."""
+    failure = pending_failure(wf)
+    if failure is None:
+        return None
+    message, task = failure
+    return Incident(message, public_id(task.task_spec.bpmn_id))
 
 
 def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
@@ -192,7 +205,7 @@ class Projector:
             exc.instance_id = inst.id
             raise
         inst.variables = snapshot_variables(wf)
-        incident = (step.incident if step else None) or self._check_data(wf)
+        incident = (step.incident if step else None) or timer_incident(wf) or self._check_data(wf)
         if incident is None and wf.is_completed() and inst.status not in ("terminated",):
             incident = self._check_finished(wf)
             if incident is None:
@@ -350,14 +363,21 @@ class Projector:
             return
         next_at = None
         for task in wf.event_manager.tasks.values():
+            if task.state != TaskState.WAITING or task.workflow.tasks.get(task.id) is not task:
+                continue  # fired and not yet run, or dropped from the tree
             definition = getattr(task.task_spec, "event_definition", None)
             element = public_id(task.task_spec.bpmn_id)
             if isinstance(definition, TimerEventDefinition):
                 due = timer_due(task, now)
+                if due is None and isinstance(definition, CycleTimerEventDefinition) \
+                        and task.internal_data.get("event_fired"):
+                    continue  # a cycle that has fired all its repetitions
                 session.add(Wait(instance_id=inst.id, kind="timer", element_id=element,
                                  name=task.task_spec.bpmn_name, due_at=due))
                 if due is not None and (next_at is None or due < next_at):
                     next_at = due
             elif isinstance(definition, MessageEventDefinition):
                 session.add(Wait(instance_id=inst.id, kind="message", element_id=element, name=definition.name))
+            elif isinstance(definition, SignalEventDefinition):
+                session.add(Wait(instance_id=inst.id, kind="signal", element_id=element, name=definition.name))
         inst.next_due_at = next_at

@@ -37,6 +37,10 @@ class Limits:
     max_data_depth: int = 64
     # How long a write waits for a case (or, on SQLite, the database) another writer holds.
     lock_wait_seconds: float = 20.0
+    # Signals whose receivers throw signals again are followed this many levels deep (then an incident).
+    max_signal_depth: int = 10
+    # Timer-start processes started by one run_due call (the rest wait for the next call).
+    max_timer_starts_per_run: int = 100
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Limits:

@@ -87,6 +87,9 @@ class Definition(Base):
     deployed_at: Mapped[datetime]
     start_timer: Mapped[str | None] = mapped_column(String(255))
     start_message: Mapped[str | None] = mapped_column(String(255), index=True)
+    start_signal: Mapped[str | None] = mapped_column(String(255), index=True)
+    # A message or signal start puts its payload in this one variable (else its variables become the case's).
+    start_variable: Mapped[str | None] = mapped_column(String(255))
     next_start_at: Mapped[datetime | None] = mapped_column(index=True)
     start_form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # camunda:historyTimeToLive in days: ended instances older than this are removed (services/cleanup.py).
@@ -172,12 +175,12 @@ class TaskCandidateUser(Base):
 
 
 class Wait(Base):
-    """Projection of what an instance waits for besides people: timers and messages."""
+    """Projection of what an instance waits for besides people: timers, messages and signals."""
 
     __tablename__ = "waits"
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # timer | message
+    kind: Mapped[str] = mapped_column(String(20))  # timer | message | signal
     element_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255), index=True)
     due_at: Mapped[datetime | None] = mapped_column(index=True)

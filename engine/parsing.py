@@ -12,24 +12,34 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    ReceiveTaskParser,
+    SendTaskParser,
+)
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
-from SpiffWorkflow.bpmn.specs.defaults import (
-    BoundaryEvent,
-    IntermediateCatchEvent,
-    IntermediateThrowEvent,
-    StartEvent,
-)
+from SpiffWorkflow.bpmn.specs.defaults import SendTask, StartEvent
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
+    CamundaEndEventParser,
+    CamundaEventDefinitionParser,
     CamundaIntermediateCatchEventParser,
     CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
@@ -40,11 +50,28 @@ from SpiffWorkflow.camunda.specs.multiinstance_task import ParallelMultiInstance
 from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask as CamundaSequentialMI
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from .bpmn import timer_bounds
+from .bpmn.event_parsers import (
+    AlmenProcessParser,
+    AlmenSubWorkflowParser,
+    EventGatewayParser,
+    EventParsingMixin,
+)
+from .bpmn.event_specs import (
+    AlmenBoundaryEvent,
+    AlmenEndEvent,
+    AlmenEventBasedGateway,
+    AlmenIntermediateCatchEvent,
+    AlmenIntermediateThrowEvent,
+    AlmenReceiveTask,
+)
+from .bpmn.preprocess import preprocess_events
 from .dmn import RESULT_MAPPINGS, AlmenBusinessRuleTask, annotate_table, preprocess_dmn
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
 from .gateways import LoopSafeParallelGateway
 from .history_ttl import HistoryTtlError, parse_history_ttl
+from .limits import DEFAULT_LIMITS, Limits
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -62,6 +89,7 @@ DMN_NAMESPACES = {
     "http://www.omg.org/spec/DMN/20180521/MODEL/",
     "https://www.omg.org/spec/DMN/20230324/MODEL/",
 }
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 # Task spec names SpiffWorkflow creates itself; a diagram element with such an id is renamed.
@@ -128,7 +156,8 @@ class AlmenMessageEventDefinition(MessageEventDefinition):
     def update_task_data(self, my_task: Any) -> None:
         event_data = my_task.internal_data.get(self.name) or {}
         payload = event_data.get("payload")
-        result_var = event_data.get("result_var")
+        # The receiving event's variable (SpiffWorkflow's messageVariable) first, else the sender's.
+        result_var = self.result_var or event_data.get("result_var")
         if result_var:
             my_task.data[result_var] = payload
         elif isinstance(payload, dict):
@@ -143,7 +172,13 @@ class AlmenMessageEventDefinition(MessageEventDefinition):
         my_task.workflow.top_workflow.catch(event)
 
 
-class _ClockTimerMixin:
+END_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+                    TERMINATION_EVENT_XPATH, SIGNAL_EVENT_XPATH]
+START_EVENT_XPATHS = [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH,
+                      ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH]
+
+
+class _ClockTimerMixin(EventParsingMixin):
     def parse_timer_event(self, event: Any) -> Any:
         description = self.get_event_description(event)
         name = self.node.get("name", self.node.get("id"))
@@ -160,8 +195,8 @@ class _ClockTimerMixin:
 
     def parse_message_event(self, message_event: Any) -> Any:
         parsed = super().parse_message_event(message_event)
-        return AlmenMessageEventDefinition(parsed.name, parsed.correlation_properties, parsed.expression,
-                                           parsed.result_var)
+        # Messages are correlated by name and business key (deploy refuses correlation properties).
+        return AlmenMessageEventDefinition(parsed.name, [], parsed.expression, parsed.result_var)
 
 
 def parse_form_fields(node: Any) -> list[dict[str, Any]]:
@@ -186,6 +221,12 @@ def parse_form_fields(node: Any) -> list[dict[str, Any]]:
 
 
 class _StartParser(_ClockTimerMixin, CamundaStartEventParser):
+    def create_task(self) -> Any:
+        # Error and escalation start events exist in event sub-processes (SpiffWorkflow reads neither).
+        task = self._create_task(self.get_event_definition(START_EVENT_XPATHS))
+        self.spec.start.connect(task)
+        return task
+
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
         form = parse_form_fields(self.node)
@@ -204,6 +245,22 @@ class _ThrowParser(_ClockTimerMixin, CamundaIntermediateThrowEventParser):
 
 class _BoundaryParser(_ClockTimerMixin, CamundaBoundaryEventParser):
     pass
+
+
+class _EndParser(_ClockTimerMixin, CamundaEndEventParser):
+    def create_task(self) -> Any:
+        # SpiffWorkflow's end event parser ignores signal end events (they ended silently).
+        task = self._create_task(self.get_event_definition(END_EVENT_XPATHS))
+        task.connect(self.spec.end)
+        return task
+
+
+class _ReceiveParser(_ClockTimerMixin, CamundaEventDefinitionParser, ReceiveTaskParser):
+    create_task = ReceiveTaskParser.create_task
+
+
+class _SendParser(_ClockTimerMixin, CamundaEventDefinitionParser, SendTaskParser):
+    create_task = SendTaskParser.create_task
 
 
 class AlmenUserTaskParser(UserTaskParser):
@@ -257,15 +314,21 @@ class AlmenBusinessRuleTaskParser(BusinessRuleTaskParser):
 
 
 class AlmenParser(CamundaParser):
+    PROCESS_PARSER_CLASS = AlmenProcessParser
     OVERRIDE_PARSER_CLASSES = dict(CamundaParser.OVERRIDE_PARSER_CLASSES)
     OVERRIDE_PARSER_CLASSES.update({
         full_tag("userTask"): (AlmenUserTaskParser, UserTask),
         full_tag("businessRuleTask"): (AlmenBusinessRuleTaskParser, AlmenBusinessRuleTask),
         full_tag("parallelGateway"): (GatewayParser, LoopSafeParallelGateway),
         full_tag("startEvent"): (_StartParser, StartEvent),
-        full_tag("intermediateCatchEvent"): (_CatchParser, IntermediateCatchEvent),
-        full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),
-        full_tag("boundaryEvent"): (_BoundaryParser, BoundaryEvent),
+        full_tag("intermediateCatchEvent"): (_CatchParser, AlmenIntermediateCatchEvent),
+        full_tag("intermediateThrowEvent"): (_ThrowParser, AlmenIntermediateThrowEvent),
+        full_tag("boundaryEvent"): (_BoundaryParser, AlmenBoundaryEvent),
+        full_tag("endEvent"): (_EndParser, AlmenEndEvent),
+        full_tag("receiveTask"): (_ReceiveParser, AlmenReceiveTask),
+        full_tag("sendTask"): (_SendParser, SendTask),
+        full_tag("eventBasedGateway"): (EventGatewayParser, AlmenEventBasedGateway),
+        full_tag("subProcess"): (AlmenSubWorkflowParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
     })
 
     def get_engine(self, decision_ref: str, node: Any) -> Any:
@@ -318,6 +381,7 @@ def _extract_start_trigger(proc: Any, root: Any) -> dict[str, str] | None:
     start = starts[0]
     timer = start.find(f"{{{BPMN_NS}}}timerEventDefinition")
     message = start.find(f"{{{BPMN_NS}}}messageEventDefinition")
+    signal = start.find(f"{{{BPMN_NS}}}signalEventDefinition")
     if timer is not None:
         expr = next((c for c in timer if isinstance(c.tag, str)), None)
         if expr is None or not (expr.text or "").strip():
@@ -329,7 +393,16 @@ def _extract_start_trigger(proc: Any, root: Any) -> dict[str, str] | None:
         msg = next((m for m in root.iter(f"{{{BPMN_NS}}}message") if m.get("id") == ref), None)
         name = (msg.get("name") if msg is not None else None) or ref or start.get("name")
         start.remove(message)
-        return {"kind": "message", "name": name, "element_id": start.get("id")}
+        return {"kind": "message", "name": name, "element_id": start.get("id"),
+                "variable": message.get(f"{{{CAMUNDA_NS}}}resultVariable")}
+    if signal is not None:
+        ref = signal.get("signalRef")
+        sig = next((m for m in root.iter(f"{{{BPMN_NS}}}signal") if m.get("id") == ref), None)
+        name = (sig.get("name") if sig is not None else None) or start.get("name")
+        start.remove(signal)
+        variable = next((el.text.strip() for el in sig.iter(f"{{{SPIFF_NS}}}variableName") if el.text), None) \
+            if sig is not None else None
+        return {"kind": "signal", "name": name, "element_id": start.get("id"), "variable": variable}
     return None
 
 
@@ -403,6 +476,7 @@ def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
             _fix_collection(el, problem)
         elif name == "userTask":
             _check_task_attributes(el, problem)
+    preprocess_events(root, problem)
     return problems
 
 
@@ -441,6 +515,8 @@ def _check_implementation(el: Any, name: str, problem: Any) -> None:
         if el.get(f"{{{CAMUNDA_NS}}}decisionRef") is None:
             problem(el, "business rule task needs camunda:decisionRef naming a DMN decision")
         return
+    if name == "sendTask" and (el.get("messageRef") or el.find(f"{{{BPMN_NS}}}messageEventDefinition") is not None):
+        return  # sends its message like a message throw event
     if name in ("serviceTask", "sendTask"):
         problem(el, f"{name} has no implementation AlmenFlow can run (use a script task or a user task)")
 
@@ -513,7 +589,8 @@ def _check_task_attributes(el: Any, problem: Any) -> None:
 
 # --- building specs ---------------------------------------------------------------------------
 
-def build_processes(new: list[LoadedResource], context: list[LoadedResource]) -> list[ParsedProcess]:
+def build_processes(new: list[LoadedResource], context: list[LoadedResource], limits: Limits = DEFAULT_LIMITS,
+                    now: datetime | None = None) -> list[ParsedProcess]:
     """Parse every executable process in `new`; `context` supplies called processes and decisions
     deployed earlier. Raises DeploymentError listing every problem."""
     parser = AlmenParser()
@@ -557,6 +634,8 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
             _store_multiinstance_collections(_all_task_specs(spec, subs))
+            problems.extend(_check_timer_literals(_all_task_specs(spec, subs), loaded.resource.name, limits,
+                                                  now or datetime.now(UTC)))
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
@@ -576,6 +655,25 @@ def _store_multiinstance_collections(task_specs: list[Any]) -> None:
             ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
             if ts.output_item is not None:
                 ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
+
+
+def _check_timer_literals(task_specs: list[Any], filename: str, limits: Limits, now: datetime) -> list[Problem]:
+    """Literal timer values must be valid and within the bounds (computed ones are checked when they fire)."""
+    problems = []
+    for ts in task_specs:
+        definition = getattr(ts, "event_definition", None)
+        kind = getattr(definition, "kind", None)
+        value = timer_bounds.literal(getattr(definition, "expression", None)) if kind in TIMER_KINDS else None
+        if value is None:
+            continue
+        try:
+            timer_bounds.first_due(kind, value, now, limits)
+        except timer_bounds.TimerBoundError as exc:
+            problems.append(Problem(filename, public_id(ts.bpmn_id), f"{kind} {exc}"))
+    return problems
+
+
+TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 
 
 def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:

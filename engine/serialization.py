@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import ParallelGatewayConve
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 
+from .bpmn.serialization import register_event_converters
 from .dmn import DecisionTableConverter
 from .errors import StateNotStorable
 from .gateways import LoopSafeParallelGateway
@@ -34,6 +35,7 @@ def _config() -> dict:
     config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
     config[AlmenBusinessRuleTask] = DecisionTableConverter
     config[LoopSafeParallelGateway] = ParallelGatewayConverter
+    register_event_converters(config)
     return config
 
 

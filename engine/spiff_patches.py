@@ -10,7 +10,6 @@ recursive, so the depth bound is lifted.
 from __future__ import annotations
 
 import sys
-
 from typing import Any
 
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator

@@ -33,6 +33,8 @@ class DefinitionInfo:
             trigger = {"kind": "timer", "expression": d.start_timer, "next": _iso(d.next_start_at)}
         elif d.start_message:
             trigger = {"kind": "message", "name": d.start_message}
+        elif d.start_signal:
+            trigger = {"kind": "signal", "name": d.start_signal}
         return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger,
                    list(d.start_form or []), d.history_ttl_days)
 

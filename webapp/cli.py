@@ -272,6 +272,18 @@ def message(ctx: Context, name: str, business_key: str | None, data: str | None,
     emit({"instances": ids}, as_json, lambda o: f"message delivered to instance(s) {', '.join(map(str, ids))}")
 
 
+@cli.command()
+@click.argument("name")
+@click.option("--data", default=None, help="Variables the signal carries, as a JSON object.")
+@click.option("--user", default=None)
+@db_command
+def signal(ctx: Context, name: str, data: str | None, user: str | None, as_json: bool) -> None:
+    """Broadcast signal NAME to every instance waiting for it; start processes it starts."""
+    result = ctx.engine.runtime.signal(name, parse_json(data), user)
+    emit(result, as_json, lambda o: f"signal '{name}' delivered to {len(o['instances'])} instance(s), "
+                                    f"started {len(o['started'])} instance(s)")
+
+
 @cli.command("run-due")
 @db_command
 def run_due(ctx: Context, as_json: bool) -> None:

@@ -38,13 +38,14 @@ def event_labels() -> dict[str, str]:
         "unclaimed": _("Opgave frigivet"), "assigned": _("Opgave tildelt"),
         "comment_added": _("Kommentar tilføjet"), "timer_fired": _("Tidsfrist udløst"),
         "message_received": _("Besked modtaget"), "incident": _("Fejl i sagen"),
+        "signal_received": _("Signal modtaget"), "signal_sent": _("Signal sendt"),
         "retried": _("Forsøgt igen"), "suspended": _("Sat på pause"), "resumed": _("Genoptaget"),
         "terminated": _("Afbrudt"),
     }
 
 
 def wait_labels() -> dict[str, str]:
-    return {"timer": _("Tidsfrist"), "message": _("Besked")}
+    return {"timer": _("Tidsfrist"), "message": _("Besked"), "signal": _("Signal")}
 
 
 def forum_kind_labels() -> dict[str, str]:

@@ -14,7 +14,7 @@ from ..diagram_diff import DiagramDiff, diff_documents
 from ..errors import DeploymentError, InvalidInputError, NotFoundError, Problem
 from ..models import Definition, Deployment, Instance
 from ..models import Resource as ResourceRow
-from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource
+from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource, public_id
 from ..views import DefinitionInfo
 
 SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
@@ -83,7 +83,11 @@ class DefinitionService:
                 session.add(rows[lr.resource.name])
             session.flush()
             for proc in parsed:
-                spec_json = self._engine.codec.spec_json(proc.spec, proc.subprocess_specs)
+                try:
+                    spec_json = self._engine.codec.spec_json(proc.spec, proc.subprocess_specs)
+                except (TypeError, ValueError) as exc:  # a spec part nothing can store must refuse, not crash
+                    raise DeploymentError([Problem(proc.resource.name, proc.key,
+                                                   f"the process cannot be stored: {exc}")]) from None
                 content_hash = self._content_hash(proc, spec_json)
                 latest = self._latest(session, proc.key)
                 if latest is not None and latest.content_hash == content_hash:
@@ -116,7 +120,7 @@ class DefinitionService:
         if problems:
             raise DeploymentError(problems)
         context = self._context_resources(session, loaded)
-        return loaded, build_processes(loaded, context)
+        return loaded, build_processes(loaded, context, self._engine.limits, self._engine.clock.now())
 
     def _context_resources(self, session: Session, new: list[LoadedResource]) -> list[LoadedResource]:
         """Latest deployed BPMN of every other process key and every DMN, to resolve call activities
@@ -164,11 +168,19 @@ class DefinitionService:
         trigger = proc.start_trigger
         if not trigger:
             return
+        definition.start_variable = trigger.get("variable")
         if trigger["kind"] == "message":
             definition.start_message = trigger["name"]
+        elif trigger["kind"] == "signal":
+            definition.start_signal = trigger["name"]
         elif trigger["kind"] == "timer":
             definition.start_timer = trigger["expression"]
-            definition.next_start_at = self._engine.scheduler.first_start(trigger["expression"])
+            try:
+                definition.next_start_at = self._engine.scheduler.first_start(trigger["expression"])
+            except Exception as exc:  # evaluated here, at deploy: a refusal naming the start event
+                raise DeploymentError([Problem(proc.resource.name, public_id(trigger.get("element_id")),
+                                               f"the timer start event cannot be scheduled: {_describe(exc)}")]) \
+                    from None
 
     # -- queries --------------------------------------------------------------------------------
     @staticmethod
@@ -220,3 +232,10 @@ class DefinitionService:
         for key, version, status, count in rows:
             out.setdefault((key, version), {})[status] = count
         return out
+
+
+def _describe(exc: Exception) -> str:
+    if hasattr(exc, "describe"):  # a sandboxed evaluation's failure (scripting.ScriptFailed)
+        return str(exc.describe())
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text if isinstance(exc, ValueError) and text else f"{exc.__class__.__name__}: {text}"

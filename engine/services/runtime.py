@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..bpmn.event_definitions import AlmenSignalEventDefinition
 from ..errors import (
     FormValidationError,
     InvalidInputError,
@@ -32,8 +33,9 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..sandbox.values import DataError, check_variables
+from ..timers import clear_failures
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
-from . import monitoring
+from . import monitoring, signals
 
 T = TypeVar("T")
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
@@ -192,7 +194,8 @@ class RuntimeService:
             starter = session.scalar(select(Definition).where(Definition.start_message == name)
                                      .order_by(Definition.version.desc()).limit(1))
             if starter is not None:
-                inst = self.start_in(session, starter, business_key, data, user, parent_id=sender_id)
+                start_data = {starter.start_variable: data} if starter.start_variable else data
+                inst = self.start_in(session, starter, business_key, start_data, user, parent_id=sender_id)
                 self._engine.projector.audit(session, inst, "message_received", user=user,
                                              details={"message": name, "data": data, "from_instance": sender_id})
                 return [inst.id]
@@ -224,12 +227,25 @@ class RuntimeService:
             raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
         return delivered
 
+    # -- signals ----------------------------------------------------------------------------
+    def signal(self, name: str, data: dict[str, Any] | None = None, user: str | None = None) -> dict[str, list[int]]:
+        """Broadcast signal `name` (Camunda semantics): every active instance waiting for it receives it and
+        every process whose start event it is starts. Nobody receiving it is not an error."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError("a signal needs a name")
+        data = check_data(data)
+        return self.retrying(lambda session: signals.broadcast(self._engine, session, name.strip(), data, user))
+
     def dispatch_thrown(self, session: Session, sender: Instance, events: list[Any], user: str | None) -> None:
         """Messages an instance threw that nothing inside it caught go to other instances: one waiting
         for the message with the sender's business key, or a process whose start event is that message.
-        With no receiver the sender gets an incident; the message is not silently dropped."""
+        With no receiver the sender gets an incident; the message is not silently dropped. Signals go
+        to every other instance waiting for them (services/signals.py)."""
         for event in events:
             definition = event.event_definition
+            if isinstance(definition, AlmenSignalEventDefinition):
+                self._dispatch_signal(session, sender, definition.name, event.payload, user)
+                continue
             if not isinstance(definition, MessageEventDefinition):
                 continue
             payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
@@ -246,6 +262,17 @@ class RuntimeService:
                 continue
             self._engine.projector.audit(session, sender, "message_sent", user=user,
                                          details={"message": definition.name, "to_instances": receivers})
+
+    def _dispatch_signal(self, session: Session, sender: Instance, name: str, payload: Any, user: str | None) -> None:
+        data = payload if isinstance(payload, dict) else ({"signal": payload} if payload is not None else {})
+        try:
+            signals.broadcast(self._engine, session, name, check_data(data), user, sender=sender)
+        except (signals.SignalDepthError, InvalidInputError) as exc:
+            sender.status = "incident"
+            sender.incident_message = f"signal '{name}' was thrown but not delivered: {exc.message}"
+            sender.incident_at = self._engine.clock.now()
+            self._engine.projector.audit(session, sender, "incident", user=user,
+                                         details={"message": sender.incident_message})
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
@@ -391,12 +418,13 @@ class RuntimeService:
             if inst.status != "incident":
                 raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
             wf = self.load(session, inst)
+            timers = clear_failures(wf, data)  # a failed timer evaluates again
             failed = wf.get_tasks(state=TaskState.ERROR)
             for task in failed:
                 if data:
                     task.data.update(data)
                 task._set_state(TaskState.READY)
-            if data and not failed:
+            if data and not failed and not timers:
                 for task in wf.get_tasks(state=TaskState.READY):
                     task.data.update(data)
             self._engine.projector.audit(session, inst, "retried", user=user,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..bpmn import timer_bounds
 from ..execution import fire_due_timers
 from ..models import Definition, Instance
 from ..timers import next_due as timer_next_due
@@ -22,16 +23,23 @@ class SchedulerService:
         self._engine = engine
 
     def first_start(self, expression: str) -> datetime | None:
-        """When a timer start event first fires, from now."""
-        value = str(self._engine.script_engine.environment.evaluate(expression, {}))
-        return self._next_start(value, None)
+        """When a timer start event first fires, from now. Raises ValueError (with the reason) for a value
+        that is invalid or outside the timer bounds; deploy turns that into a refusal."""
+        return self._next_start(self._start_value(expression), None)
+
+    def _start_value(self, expression: str) -> str:
+        value = timer_bounds.literal(expression)  # the usual case: an ISO literal, nothing to evaluate
+        if value is None:
+            value = str(self._engine.script_engine.environment.evaluate(expression, {}))
+        timer_bounds.any_due(value, self._engine.clock.now(), self._engine.limits)  # bounds, or ValueError
+        return value
 
     def _next_start(self, value: str, after: datetime | None, anchor: datetime | None = None) -> datetime | None:
         """The first start after `after` (and after now: missed starts are skipped, not caught up).
         A cycle counts from `anchor` (the deployment), so R3/PT1H starts three times in all."""
         now = self._engine.clock.now()
         if value.upper().startswith("R"):
-            cycles, start, duration = parse_cycle(value, anchor or now)
+            cycles, start, duration = parse_cycle(value, anchor or now, self._engine.limits)
             if after is None:
                 return start
             if duration <= timedelta(0):
@@ -43,12 +51,14 @@ class SchedulerService:
             return start + index * duration
         if after is not None:
             return None  # a date or duration start fires once
-        return timer_next_due(value, now)
+        return timer_next_due(value, now, self._engine.limits)
 
     def run_due(self, limit: int = 100) -> dict[str, int]:
-        """Fire what is due now. Returns counts of fired instances and timer-started instances."""
+        """Fire what is due now. Returns counts of fired instances and timer-started instances. Each call
+        does a bounded amount of work (at most `limit` instances fired and Limits.max_timer_starts_per_run
+        processes started); what is left is due again on the next call."""
         fired = self._fire_instances(limit)
-        started = self._start_timer_processes()
+        started = self._start_timer_processes(self._engine.limits.max_timer_starts_per_run)
         return {"fired": fired, "started": started}
 
     def _fire_instances(self, limit: int) -> int:
@@ -80,10 +90,10 @@ class SchedulerService:
         if inst.next_due_at is not None and inst.next_due_at <= now and inst.state_json == before:
             inst.next_due_at = None  # a timer that cannot fire must not be picked up in a loop
 
-    def _start_timer_processes(self) -> int:
+    def _start_timer_processes(self, limit: int) -> int:
         started = 0
         db = self._engine.db
-        while True:
+        while started < limit:
             with db.transaction() as session:
                 now = self._engine.clock.now()
                 definition = self._claim_next(session, select(Definition).where(
@@ -91,12 +101,23 @@ class SchedulerService:
                 if definition is None:
                     return started
                 due = definition.next_start_at
-                value = str(self._engine.script_engine.environment.evaluate(definition.start_timer, {}))
-                definition.next_start_at = self._next_start(value, due, definition.deployed_at)
+                try:
+                    value = self._start_value(definition.start_timer)
+                    definition.next_start_at = self._next_start(value, due, definition.deployed_at)
+                except Exception as exc:  # no instance to carry an incident: stop the timer, say why
+                    definition.next_start_at = None
+                    self._engine.projector.audit(session, None, "incident", user=None, details={
+                        "definition": definition.key, "version": definition.version,
+                        "message": "the timer start event stopped: "
+                                   + (exc.describe() if hasattr(exc, "describe") else f"{exc.__class__.__name__}: {exc}")})
+                    continue
+                if definition.next_start_at is not None and definition.next_start_at <= due:
+                    definition.next_start_at = None  # a schedule that does not advance must not start again
                 inst = self._engine.runtime.start_in(session, definition, None, {}, user=None)
                 self._engine.projector.audit(session, inst, "timer_fired", user=None,
                                              details={"start_timer": definition.start_timer})
                 started += 1
+        return started
 
     def upcoming(self, within_hours: int = 24) -> list[dict[str, Any]]:
         from datetime import timedelta

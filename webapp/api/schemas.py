@@ -68,7 +68,7 @@ class DefinitionSchema(Schema):
     deployed_at = _when("When this version was deployed.")
     resource_name = fields.String(required=True, metadata=_d("The file the process was deployed from."))
     start_trigger = fields.Dict(keys=fields.String(), values=fields.Raw(), allow_none=True,
-                                metadata=_d("A timer or message start: {kind, expression|name, next}."))
+                                metadata=_d("A timer, message or signal start: {kind, expression|name, next}."))
     start_form = fields.List(fields.Nested(FormFieldSchema), metadata=_d("Fields of the start form."))
 
 
@@ -192,7 +192,7 @@ class AuditEventSchema(Schema):
 
 
 class WaitSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(["timer", "message"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["timer", "message", "signal"]))
     element_id = fields.String(required=True)
     name = fields.String(allow_none=True, metadata=_d("The message name, or the timer event's name."))
     due = _when("When a timer fires.")
@@ -211,7 +211,7 @@ class InstanceSchema(Schema):
     incident = fields.Nested(IncidentSchema, allow_none=True)
     tasks = fields.List(fields.Nested(TaskSchema), metadata=_d("Open tasks."))
     history = fields.List(fields.Nested(AuditEventSchema), metadata=_d("The audit trail, oldest first."))
-    waits = fields.List(fields.Nested(WaitSchema), metadata=_d("Timers and messages the case waits for."))
+    waits = fields.List(fields.Nested(WaitSchema), metadata=_d("Timers, messages and signals the case waits for."))
     completed_elements = fields.List(fields.String())
     active_elements = fields.List(fields.String())
 
