@@ -15,6 +15,8 @@ from flask import Flask
 
 from engine import Engine
 
+from .json_provider import StrictJSONProvider
+
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -41,6 +43,7 @@ def create_app(engine: Engine | None = None, config: dict[str, Any] | None = Non
     )
     app.config.update(config)
     app.config["SECRET_KEY"] = _secret_key(app)
+    app.json = StrictJSONProvider(app)
 
     if engine is None:
         engine = Engine.create()
