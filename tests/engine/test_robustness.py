@@ -275,3 +275,14 @@ def test_tasks_of_a_case_with_an_assignment_incident_are_not_lost(engine):
         rows = session.scalars(select(HumanTask.element_id).where(HumanTask.instance_id == inst.id)).all()
     assert rows == ["ok"]
     field  # noqa: B018 - kit import kept for symmetry with the other engine tests
+
+
+# -- configuration ---------------------------------------------------------------------------------------
+
+def test_limits_come_from_the_environment_and_bad_values_are_refused():
+    limits = Limits.from_env({"ALMENFLOW_LIMIT_EVAL_CPU_SECONDS": "0.75", "ALMENFLOW_LIMIT_MAX_CALL_DEPTH": "5"})
+    assert (limits.eval_cpu_seconds, limits.max_call_depth) == (0.75, 5)
+    assert limits.eval_memory_mb == Limits().eval_memory_mb
+    for bad in ("abc", "0", "-1"):
+        with pytest.raises(ValueError, match="ALMENFLOW_LIMIT_MAX_CALL_DEPTH"):
+            Limits.from_env({"ALMENFLOW_LIMIT_MAX_CALL_DEPTH": bad})
