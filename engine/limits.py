@@ -24,7 +24,7 @@ class Limits:
     evaluator_processes: int = 2
     # One engine step: everything one transaction runs (start, complete, message, timer firing).
     max_engine_steps: int = 10_000
-    max_step_seconds: float = 30.0
+    max_step_seconds: float = 10.0
     max_new_tasks: int = 50_000
     max_multi_instance: int = 5_000
     max_call_depth: int = 20
