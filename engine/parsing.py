@@ -18,16 +18,17 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     StartEvent,
 )
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
@@ -36,17 +37,28 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import BusinessRuleTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-from SpiffWorkflow.camunda.specs.multiinstance_task import ParallelMultiInstanceTask as CamundaParallelMI
-from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask as CamundaSequentialMI
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from .bpmn.multi_instance import check_cardinality_limits, check_loop_characteristics, with_multi_instance
+from .bpmn.scopes import AlmenInclusiveGateway
+from .bpmn.subprocesses import (
+    AlmenCallActivity,
+    AlmenCallActivityParser,
+    AlmenSubProcess,
+    AlmenSubProcessParser,
+    AlmenTransaction,
+    called_elements,
+    check_call_activity,
+)
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
 from .gateways import LoopSafeParallelGateway
+from .limits import DEFAULT_LIMITS, Limits
 from .scripting import ScriptCompileError, compile_restricted_source
 from .timers import (
     ClockCycleTimerEventDefinition,
@@ -291,7 +303,18 @@ class AlmenParser(CamundaParser):
         full_tag("intermediateCatchEvent"): (_CatchParser, IntermediateCatchEvent),
         full_tag("intermediateThrowEvent"): (_ThrowParser, IntermediateThrowEvent),
         full_tag("boundaryEvent"): (_BoundaryParser, BoundaryEvent),
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, AlmenInclusiveGateway),
+        full_tag("subProcess"): (AlmenSubProcessParser, AlmenSubProcess),
+        full_tag("transaction"): (CamundaSubWorkflowParser, AlmenTransaction),
+        full_tag("callActivity"): (AlmenCallActivityParser, AlmenCallActivity),
     })
+
+    def _get_parser_class(self, tag: str) -> tuple[Any, Any]:
+        # Every task parser reads multiInstanceLoopCharacteristics the Camunda 7 way.
+        parser_class, spec_class = super()._get_parser_class(tag)
+        if parser_class is not None and issubclass(parser_class, TaskParser):
+            parser_class = with_multi_instance(parser_class)
+        return parser_class, spec_class
 
 
 # --- loading and preprocessing ---------------------------------------------------------------
@@ -416,7 +439,9 @@ def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
         elif name in ("loopCardinality", "completionCondition"):
             _translate(el, to_python, problem)
         elif name == "multiInstanceLoopCharacteristics":
-            _fix_collection(el, problem)
+            check_loop_characteristics(el, problem, lambda e, src: _check_compiles(e, "eval", src, problem))
+        elif name == "callActivity":
+            check_call_activity(el, problem, lambda e, src: _check_compiles(e, "eval", src, problem))
         elif name == "userTask":
             _check_task_attributes(el, problem)
     return problems
@@ -499,21 +524,6 @@ def _translate_timer(el: Any, name: str, problem: Any) -> None:
     _translate(el, timer_to_python, problem)
 
 
-def _fix_collection(el: Any, problem: Any) -> None:
-    attr = f"{{{CAMUNDA_NS}}}collection"
-    value = el.get(attr)
-    if value is None:
-        return
-    python = to_python(value) if "{" in value else value.strip()
-    if not python.isidentifier():
-        problem(el, f"camunda:collection '{value}' must name a list variable")
-        return
-    el.set(attr, python)
-    elem_var = el.get(f"{{{CAMUNDA_NS}}}elementVariable")
-    if elem_var is not None and not elem_var.isidentifier():
-        problem(el, f"camunda:elementVariable '{elem_var}' is not a valid variable name")
-
-
 def _check_task_attributes(el: Any, problem: Any) -> None:
     for attr, fn in (("candidateGroups", names_to_python), ("assignee", names_to_python),
                      ("candidateUsers", names_to_python), ("dueDate", timer_to_python)):
@@ -553,25 +563,36 @@ def preprocess_dmn(root: Any, filename: str) -> list[Problem]:
 
 # --- building specs ---------------------------------------------------------------------------
 
-def build_processes(new: list[LoadedResource], context: list[LoadedResource]) -> list[ParsedProcess]:
-    """Parse every executable process in `new`; `context` supplies called processes and decisions
-    deployed earlier. Raises DeploymentError listing every problem."""
-    parser = AlmenParser()
+def build_processes(new: list[LoadedResource], context: list[LoadedResource], limits: Limits | None = None,
+                    deployed: dict[str, list[int]] | None = None) -> list[ParsedProcess]:
+    """Parse every executable process in `new`. `context` supplies decisions deployed earlier;
+    `deployed` the versions of every deployed process key (to check what call activities call).
+    Each BPMN file is parsed on its own, so two files may use the same sub-process id; called
+    processes are resolved at run time (engine/calls.py). Raises DeploymentError listing every
+    problem."""
+    limits = limits or DEFAULT_LIMITS
+    deployed = deployed or {}
     problems: list[Problem] = []
-    by_id: dict[str, LoadedResource] = {}
     new_names = {r.resource.name for r in new}
-    new_process_ids = {pid for r in new for pid in r.process_ids}
     new_decisions = {d for r in new for d in r.decision_ids}
-    ordered = list(new) + [c for c in context if c.resource.name not in new_names and not (
-        set(c.process_ids) & new_process_ids or set(c.decision_ids) & new_decisions)]
-    for loaded in ordered:
+    decisions = [r for r in new if r.kind == "dmn"] + [
+        c for c in context if c.kind == "dmn" and c.resource.name not in new_names
+        and not set(c.decision_ids) & new_decisions]
+    defined_in: dict[str, str] = {}
+    for loaded in new:
+        for pid in loaded.process_ids:
+            if pid in defined_in:
+                problems.append(Problem(loaded.resource.name, pid,
+                                        f"process id '{pid}' is also defined in {defined_in[pid]}"))
+            defined_in.setdefault(pid, loaded.resource.name)
+    parsers: dict[str, AlmenParser] = {}
+    for loaded in [r for r in new if r.kind == "bpmn"]:
+        parser = AlmenParser()
         try:
-            if loaded.kind == "dmn":
-                parser.add_dmn_xml(loaded.root, filename=loaded.resource.name)
-            else:
-                parser.add_bpmn_xml(loaded.root, filename=loaded.resource.name)
-                for pid in loaded.process_ids:
-                    by_id[pid] = loaded
+            for dmn in decisions:
+                parser.add_dmn_xml(dmn.root, filename=dmn.resource.name)
+            parser.add_bpmn_xml(loaded.root, filename=loaded.resource.name)
+            parsers[loaded.resource.name] = parser
         except ValidationException as exc:
             problems.append(_problem_from(exc, loaded.resource.name))
         except Exception as exc:  # SpiffWorkflow raises many kinds; none may escape as a crash
@@ -583,10 +604,11 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
     for loaded in new:
         if loaded.kind != "bpmn":
             continue
+        parser = parsers[loaded.resource.name]
         for pid in loaded.process_ids:
             try:
                 spec = parser.get_spec(pid)
-                subs = parser.get_subprocess_specs(pid)
+                subs = _embedded_specs(parser, spec)
             except ValidationException as exc:
                 problems.append(_problem_from(exc, loaded.resource.name))
                 continue
@@ -596,7 +618,9 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
             if len(spec.task_specs) <= 3:
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
-            _store_multiinstance_collections(_all_task_specs(spec, subs))
+            specs = [spec, *subs.values()]
+            problems.extend(_structure_problems(loaded.resource.name, spec, subs, specs, limits, deployed,
+                                               set(defined_in)))
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
@@ -606,23 +630,49 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource]) ->
     return result
 
 
-def _store_multiinstance_collections(task_specs: list[Any]) -> None:
-    """SpiffWorkflow's Camunda multi-instance (camunda:collection) points its input at the collection
-    only in memory when it starts; after a save and reload the collection counted as a separate output
-    and every item was appended to it again. Put the input in the stored spec instead."""
-    for ts in task_specs:
-        if isinstance(ts, CamundaParallelMI | CamundaSequentialMI) and ts.cardinality is None \
-                and ts.data_output is not None and ts.data_input is None:
-            ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
-            if ts.output_item is not None:
-                ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
+def _embedded_specs(parser: AlmenParser, spec: Any) -> dict[str, Any]:
+    """The specs of the sub-processes embedded in `spec`, at any depth (not called processes)."""
+    found: dict[str, Any] = {}
+    todo = [spec]
+    while todo:
+        current = todo.pop()
+        for ts in current.task_specs.values():
+            if isinstance(ts, SubWorkflowTask) and not isinstance(ts, AlmenCallActivity) and ts.spec not in found:
+                found[ts.spec] = parser.get_spec(ts.spec)
+                todo.append(found[ts.spec])
+    return found
 
 
-def _all_task_specs(spec: Any, subs: dict[str, Any]) -> list[Any]:
-    specs = list(spec.task_specs.values())
-    for sub in subs.values():
-        specs.extend(sub.task_specs.values())
-    return specs
+def _nesting(spec: Any, subs: dict[str, Any]) -> int:
+    """How deep embedded sub-processes nest in `spec` (0: none)."""
+    inner = [ts.spec for ts in spec.task_specs.values()
+             if isinstance(ts, SubWorkflowTask) and not isinstance(ts, AlmenCallActivity) and ts.spec in subs]
+    return 1 + max(_nesting(subs[name], subs) for name in inner) if inner else 0
+
+
+def _structure_problems(filename: str, spec: Any, subs: dict[str, Any], specs: list[Any], limits: Limits,
+                        deployed: dict[str, list[int]], deploying: set[str]) -> list[Problem]:
+    problems = [Problem(filename, public_id(element), message)
+                for element, message in check_cardinality_limits(specs, limits.max_multi_instance)]
+    if _nesting(spec, subs) > limits.max_call_depth:
+        problems.append(Problem(filename, spec.name, f"sub-processes nest {_nesting(spec, subs)} deep, more than "
+                                                     f"the limit of {limits.max_call_depth}"))
+    for element, key, binding, version in called_elements(specs):
+        versions = deployed.get(key, [])
+        if binding == "deployment":
+            if key not in deploying:
+                problems.append(Problem(filename, public_id(element),
+                                        f"calls process '{key}' with calledElementBinding=\"deployment\", but '{key}' "
+                                        "is not deployed together with it"))
+        elif binding == "version":
+            upcoming = max(versions, default=0) + 1 if key in deploying else None
+            if version not in versions and version != upcoming:
+                problems.append(Problem(filename, public_id(element),
+                                        f"calls version {version} of process '{key}', which is not deployed"))
+        elif key not in deploying and not versions:
+            problems.append(Problem(filename, public_id(element),
+                                    f"calls process '{key}', which is neither deployed nor in this deployment"))
+    return problems
 
 
 def _problem_from(exc: ValidationException, filename: str) -> Problem:

@@ -11,11 +11,20 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import ParallelGatewayConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    ConditionalGatewayConverter,
+    ParallelGatewayConverter,
+)
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 
+from .bpmn import multi_instance, subprocesses
+from .bpmn.scopes import AlmenInclusiveGateway, AlmenSubWorkflow, AlmenSubWorkflowConverter, AlmenWorkflow
+from .calls import called_definition_ids
 from .gateways import LoopSafeParallelGateway
 from .parsing import AlmenBusinessRuleTask, AlmenMessageEventDefinition
 from .timers import (
@@ -33,11 +42,19 @@ def _config() -> dict:
     config[AlmenMessageEventDefinition] = MessageEventDefinitionConverter
     config[AlmenBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[LoopSafeParallelGateway] = ParallelGatewayConverter
+    config.update(subprocesses.CONVERTERS)
+    config.update(multi_instance.CONVERTERS)
+    # Registered below under SpiffWorkflow's names, so saved states and specs restore as ours.
+    for replaced in (BpmnWorkflow, BpmnSubWorkflow, InclusiveGateway):
+        config.pop(replaced, None)
     return config
 
 
 def make_serializer() -> BpmnWorkflowSerializer:
     registry = BpmnWorkflowSerializer.configure(_config())
+    BpmnWorkflowConverter(AlmenWorkflow, registry, typename="BpmnWorkflow")
+    AlmenSubWorkflowConverter(AlmenSubWorkflow, registry, typename="BpmnSubWorkflow")
+    ConditionalGatewayConverter(AlmenInclusiveGateway, registry, typename="InclusiveGateway")
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
     return BpmnWorkflowSerializer(registry)
 
@@ -80,18 +97,47 @@ class WorkflowCodec:
         return (self.serializer.from_dict(d["spec"]),
                 {k: self.serializer.from_dict(v) for k, v in d["subprocess_specs"].items()})
 
+    def new_workflow(self, spec_json: str, script_engine: Any, resolver: Any = None) -> AlmenWorkflow:
+        spec, subprocess_specs = self.specs_from_json(spec_json)
+        workflow = AlmenWorkflow(spec, subprocess_specs, script_engine=script_engine)
+        workflow.call_resolver = resolver
+        return workflow
+
+    def called_specs(self, definition_id: int, spec_json: str) -> dict[str, Any]:
+        """A definition's specs named for a call from another process (see engine/calls.py)."""
+        return {name: self.serializer.from_dict(dct)
+                for name, dct in self._called_spec_dicts(definition_id, spec_json).items()}
+
+    def _called_spec_dicts(self, definition_id: int, spec_json: str) -> dict[str, dict]:
+        specs = self.specs.get(definition_id, spec_json)
+        main = json.loads(json.dumps(specs["spec"]))
+        prefix = f"{main['name']}@{definition_id}"
+        main["name"] = prefix
+        out = {prefix: main}
+        for name, dct in specs["subprocess_specs"].items():
+            sub = json.loads(json.dumps(dct))
+            sub["name"] = f"{prefix}/{name}"
+            out[sub["name"]] = sub
+        return out
+
     def dump(self, workflow: BpmnWorkflow) -> str:
         dct = self.serializer.to_dict(workflow)
         dct.pop("spec", None)
         dct.pop("subprocess_specs", None)
         return json.dumps(dct, separators=(",", ":"))
 
-    def load(self, state_json: str, definition_id: int, spec_json: str, script_engine: Any) -> BpmnWorkflow:
+    def load(self, state_json: str, definition_id: int, spec_json: str, script_engine: Any,
+             resolver: Any = None) -> BpmnWorkflow:
         dct = json.loads(state_json)
         specs = self.specs.get(definition_id, spec_json)
         # from_dict consumes nested dicts; give it copies of the cached spec parts
         dct["spec"] = json.loads(json.dumps(specs["spec"]))
         dct["subprocess_specs"] = json.loads(json.dumps(specs["subprocess_specs"]))
+        if resolver is not None:
+            # The called process versions the instance's sub-workflows run (engine/calls.py).
+            for called_id in called_definition_ids(dct):
+                dct["subprocess_specs"].update(self._called_spec_dicts(called_id, resolver.spec_json(called_id)))
         workflow = self.serializer.from_dict(dct)
         workflow.script_engine = script_engine
+        workflow.call_resolver = resolver
         return workflow

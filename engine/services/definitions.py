@@ -115,15 +115,16 @@ class DefinitionService:
         if problems:
             raise DeploymentError(problems)
         context = self._context_resources(session, loaded)
-        return loaded, build_processes(loaded, context)
+        deployed: dict[str, list[int]] = {}
+        for key, version in session.execute(select(Definition.key, Definition.version)):
+            deployed.setdefault(key, []).append(version)
+        return loaded, build_processes(loaded, context, self._engine.limits, deployed)
 
     def _context_resources(self, session: Session, new: list[LoadedResource]) -> list[LoadedResource]:
-        """Latest deployed BPMN of every other process key and every DMN, to resolve call activities
-        and decision references across deployments."""
+        """The newest deployed DMN of every decision, to resolve decision references across
+        deployments (called processes are resolved when a call activity starts)."""
         new_names = {lr.resource.name for lr in new}
-        latest_ids = select(func.max(Definition.id)).group_by(Definition.key)
-        rows = list(session.scalars(select(ResourceRow).join(Definition, Definition.resource_id == ResourceRow.id)
-                                    .where(Definition.id.in_(latest_ids))).unique())
+        rows: list[ResourceRow] = []
         dmn_rows = session.scalars(select(ResourceRow).where(ResourceRow.kind == "dmn")
                                    .order_by(ResourceRow.id.desc())).all()
         seen_decisions: set[str] = set()
@@ -149,8 +150,8 @@ class DefinitionService:
 
     @staticmethod
     def _content_hash(proc: ParsedProcess, spec_json: str) -> str:
-        # A process changes when its file changes or a decision/called process it uses changes: the
-        # spec embeds the decision tables and called processes, so hashing it covers them.
+        # A process changes when its file changes or a decision it uses changes: the spec embeds the
+        # decision tables, so hashing it covers them. Called processes are resolved at run time.
         h = hashlib.sha256(proc.resource.content)
         h.update(proc.key.encode())
         h.update(spec_json.encode())

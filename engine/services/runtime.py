@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..calls import CallResolver
 from ..errors import (
     FormValidationError,
     InvalidInputError,
@@ -68,7 +69,8 @@ class RuntimeService:
     # -- shared plumbing used by the other services too -----------------------------------
     def load(self, session: Session, inst: Instance) -> BpmnWorkflow:
         d = inst.definition
-        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine)
+        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine,
+                                       resolver=CallResolver(session, self._engine.codec, d))
 
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)
@@ -116,8 +118,8 @@ class RuntimeService:
 
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
-        spec, subs = self._engine.codec.specs_from_json(definition.spec_json)
-        wf = BpmnWorkflow(spec, subs, script_engine=self._engine.script_engine)
+        wf = self._engine.codec.new_workflow(definition.spec_json, self._engine.script_engine,
+                                             resolver=CallResolver(session, self._engine.codec, definition))
         start_task = wf.get_tasks(state=TaskState.READY)[0] if wf.get_tasks(state=TaskState.READY) else None
         if start_task is not None and data:
             start_task.set_data(**data)
