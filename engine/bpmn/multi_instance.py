@@ -13,10 +13,13 @@ Semantics (docs.camunda.org, "Task Markers"):
   instances than Limits.max_multi_instance is an incident before any instance is created.
 - Each instance has local variables: loopCounter (0, 1, ...), the camunda:elementVariable
   (bpmn:inputDataItem) holding its item, and nrOfInstances, nrOfActiveInstances,
-  nrOfCompletedInstances as they were when it started (refreshed for instances that wait).
-- An instance works on its own copy of the variables (it is a scope, see scopes.py). When it
-  completes, the variables it wrote (not its locals) are written to the activity, and so to the
-  process when the activity completes; the last instance to complete wins. AlmenFlow also writes
+  nrOfCompletedInstances (kept current while it waits or just before it runs).
+- An instance is a scope of its own (scopes.py). One that completes as it runs (a script, a
+  business rule task) reads the variables as they are when it runs, what earlier instances wrote
+  included, as Camunda runs such instances one after the other. One that waits (a user task, a
+  sub-process, a call activity) works on the copy it started with. When an instance completes,
+  the variables it wrote (not its locals) are written to the activity, and so to the process when
+  the activity completes; the last instance to complete wins. AlmenFlow also writes
   the element variable's final value back into the collection variable at the instance's index
   (the process library collects results that way); the collection is not otherwise changed.
 - The completionCondition is evaluated every time an instance completes, with that instance's
@@ -39,6 +42,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverte
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.util.task import TaskState
 
 from ..expressions import ExpressionError, to_python
@@ -212,6 +216,11 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         return {"nrOfInstances": total, "nrOfActiveInstances": active, "nrOfCompletedInstances": completed}
 
     def _condition_met(self, my_task: Any, child: Any, completed: int, state: dict[str, Any]) -> bool:
+        # As on the instance's execution in Camunda: the process variables (what this instance
+        # wrote is in them now), the instance's locals and the current counters.
+        local = {key: child.data[key] for key in self._locals() if key in child.data}
+        child.data = deepcopy(my_task.data)
+        child.data.update(local)
         child.data.update(self._counters(state, completed))
         return bool(my_task.workflow.script_engine.evaluate(child, self.condition))
 
@@ -219,10 +228,20 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         return {"loopCounter", *COUNTERS} | ({self.element_variable} if self.element_variable else set())
 
     def _write_back(self, my_task: Any, child: Any, state: dict[str, Any]) -> None:
+        """Write what the instance changed (not its locals) to the body, and its element variable
+        into the collection. An instance prepared just before it ran is compared with the body's
+        current variables; one that waited, with the variables it started with (fingerprints)."""
+        fresh = child.internal_data.pop("fresh", False)
         base = state["base"]
         local = self._locals()
         for key, value in child.data.items():
-            if key not in local and _fingerprint(value) != base.get(key):
+            if key in local:
+                continue
+            if fresh:
+                changed = key not in my_task.data or my_task.data[key] != value
+            else:
+                changed = _fingerprint(value) != base.get(key)
+            if changed:
                 my_task.data[key] = deepcopy(value)
         element = self.element_variable
         if element and self.collection and self.collection.isidentifier() and element in child.data:
@@ -250,10 +269,19 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
                 set_scope_variables(scope_root(subprocess), counters)
 
     def prepare_instance(self, child: Any) -> None:
-        """Called before the engine runs a ready instance: the counters as they are now."""
+        """Called just before the engine runs a ready instance. An instance that completes when it
+        runs (a script, a business rule task) reads the variables as they are now, what earlier
+        instances wrote included, as Camunda's synchronous instances do; every instance gets the
+        current counters."""
         state = child.parent.internal_data.get(STATE)
-        if state is not None and not state.get("done"):
-            child.data.update(self._counters(state, state["completed"]))
+        if state is None or state.get("done"):
+            return
+        if not isinstance(child.task_spec, SubWorkflowTask):
+            local = {key: child.data[key] for key in self._locals() if key in child.data}
+            child.data = deepcopy(child.parent.data)
+            child.data.update(local)
+            child.internal_data["fresh"] = True
+        child.data.update(self._counters(state, state["completed"]))
 
 
 class ParallelMultiInstance(CamundaMultiInstance):
