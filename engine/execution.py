@@ -22,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .bpmn.scopes import scope_variables
 from .expressions import names_to_python, timer_to_python
 from .models import AuditEvent, HumanTask, Instance, TaskCandidate, Wait
 from .parsing import public_id
@@ -122,7 +123,13 @@ def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
 
 
 def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+    store = scope_variables(wf)  # the process scope's current variables (engine/bpmn/scopes.py)
+    if store is not None:
+        data = dict(store)
+        if wf.data.get("data_objects"):
+            data["data_objects"] = wf.data["data_objects"]
+        return json.loads(json.dumps(data, default=_json_default))
+    data = {}  # state saved before variable scopes, until its next task completes
     if wf.last_task is not None and wf.last_task.workflow is wf:
         data.update(wf.last_task.data)
     for state in (TaskState.WAITING, TaskState.STARTED, TaskState.READY):

@@ -36,6 +36,7 @@ import json
 import re
 from copy import deepcopy
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
@@ -129,7 +130,7 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         start the next sequential instance, or refresh the counters of waiting instances."""
         while state["pending"]:
             child_id, completed = state["pending"][0]
-            child = next((c for c in my_task.children if str(c.id) == child_id), None)
+            child = my_task.workflow.tasks.get(UUID(child_id))
             if self.condition and child is not None and self._condition_met(my_task, child, completed, state):
                 state["pending"] = []
                 for other in list(my_task.children):
@@ -143,7 +144,7 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
             state["done"] = True
             self._wake(my_task)
         elif self.sequential:
-            if not any(is_instance(c) and not c.has_state(TaskState.FINISHED_MASK) for c in my_task.children):
+            if state["created"] == state["completed"]:  # the one running instance has completed
                 self._create(my_task, state, state["created"], state.get("items"))
         else:
             self._refresh_waiting(my_task, state)
@@ -203,6 +204,9 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         child.triggered = True
         child.internal_data["key_or_index"] = index
         state["created"] += 1
+        state["last"] = str(child.id)
+        if task_spec.manual or isinstance(task_spec, SubWorkflowTask):
+            state.setdefault("waiting", []).append(str(child.id))  # kept current by _refresh_waiting
         child.task_spec._update(child)
         # After _update: inheriting the body's data must not replace the locals.
         local = {"loopCounter": index, **self._counters(state, state["completed"])}
@@ -258,15 +262,25 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         automatic ones are refreshed when they run (prepare_instance)."""
         counters = self._counters(state, state["completed"])
         top = my_task.workflow.top_workflow
-        for child in my_task.children:
-            if not is_instance(child) or child.has_state(TaskState.FINISHED_MASK):
+        still_waiting = []
+        for child_id in state.get("waiting", []):
+            child = my_task.workflow.tasks.get(UUID(child_id))
+            if child is None or child.has_state(TaskState.FINISHED_MASK):
                 continue
-            if child.state == TaskState.READY and not child.task_spec.manual:
-                continue
+            still_waiting.append(child_id)
             child.data.update(counters)
             subprocess = top.subprocesses.get(child.id)
             if subprocess is not None:
                 set_scope_variables(scope_root(subprocess), counters)
+        state["waiting"] = still_waiting
+
+    def next_instance(self, child: Any) -> Any:
+        """The instance a sequential body started when `child` completed, if it is ready."""
+        state = child.parent.internal_data.get(STATE) if child.parent is not None else None
+        if not self.sequential or state is None or state.get("done") or not state.get("last"):
+            return None
+        following = child.workflow.tasks.get(UUID(state["last"]))
+        return following if following is not None and following.state == TaskState.READY else None
 
     def prepare_instance(self, child: Any) -> None:
         """Called just before the engine runs a ready instance. An instance that completes when it
