@@ -149,6 +149,17 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         else:
             self._refresh_waiting(my_task, state)
 
+    def _on_cancel(self, my_task: Any) -> None:
+        # Cancelling the body (an interrupting boundary event) drops its unfinished instances from
+        # the tree without cancelling them; the sub-workflows of instances must end too.
+        state = my_task.internal_data.get(STATE) or {}
+        top = my_task.workflow.top_workflow
+        for child_id in state.get("waiting", []):
+            subprocess = top.subprocesses.get(UUID(child_id))
+            if subprocess is not None and not subprocess.completed:
+                top.cancel(subprocess)
+        super()._on_cancel(my_task)
+
     @staticmethod
     def _wake(my_task: Any) -> None:
         if my_task.state == TaskState.STARTED:

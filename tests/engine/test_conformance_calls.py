@@ -303,3 +303,33 @@ def test_the_same_process_id_in_two_files_of_one_deployment_is_refused(engine):
         deploy(engine, ("a.bpmn", child("x = 1", pid="p")), ("b.bpmn", child("x = 2", pid="p")))
     assert [(p.file, p.element_id) for p in err.value.problems] == [("b.bpmn", "p")]
     assert "also defined in a.bpmn" in err.value.problems[0].message
+
+
+def test_a_waiting_sub_process_inside_a_called_process_reloads_with_its_own_spec(engine):
+    """The caller and the called process both have a sub-process 'review'; the called one waits,
+    so the instance is saved and reloaded inside it."""
+    waiting_review = ('<bpmn:subProcess id="review">' + start("rs")
+                      + user_task("inner", "Inner", attrs='camunda:candidateGroups="Sekretariat"')
+                      + script("work", "who2 = 'child'") + end("re") + chain("rs", "inner", "work", "re")
+                      + "</bpmn:subProcess>")
+    parent = doc("parent", start(), with_subprocess_body("who = 'parent'"), call("call", "child", ALL_OUT),
+                 end(), chain("start", "review", "call", "end"))
+    deploy(engine, ("parent.bpmn", parent),
+           ("child.bpmn", doc("child", start(), waiting_review, end(), chain("start", "review", "end"))))
+    iid = engine.runtime.start("parent").id
+    complete(engine, iid, "inner")
+    view = engine.runtime.get(iid)
+    assert view.status == "completed" and (view.data["who"], view.data["who2"]) == ("parent", "child")
+
+
+def test_a_called_process_calls_another_with_its_own_deployment_binding(engine):
+    middle = doc("middle", start(), call("deeper", "child", ALL_OUT, attrs='camunda:calledElementBinding="deployment"'),
+                 end(), chain("start", "deeper", "end"))
+    deploy(engine, ("middle.bpmn", middle), ("child.bpmn", waiting_child(1)))
+    deploy(engine, ("child.bpmn", waiting_child(2)))
+    deploy(engine, ("parent.bpmn", doc("parent", start(), call("call", "middle", ALL_OUT), end(),
+                                       chain("start", "call", "end"))))
+    iid = engine.runtime.start("parent").id
+    complete(engine, iid, "inner")  # waits two calls deep; reloaded with both versions attached
+    view = engine.runtime.get(iid)
+    assert view.status == "completed" and view.data["v"] == 1, "middle was deployed with child version 1"

@@ -5,6 +5,7 @@ sequential, on script tasks, user tasks, sub-processes and call activities; Limi
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from engine import DeploymentError
 from engine.limits import Limits
 from engine.models import HumanTask, Instance
-from tests.engine.bpmn_kit import chain, doc, end, res, script, start, user_task
+from tests.engine.bpmn_kit import chain, doc, end, res, script, start, timer, user_task
 
 GROUP = 'camunda:candidateGroups="Sekretariat"'
 
@@ -198,6 +199,27 @@ def test_a_multi_instance_sub_process_sees_the_counters_while_its_instances_wait
     view = engine.runtime.get(iid)
     assert view.status == "completed"
     assert view.data == {"items": [["x", 0, 0], ["y", 1, 1]]}
+
+
+def test_an_interrupting_boundary_event_cancels_every_instance_of_a_multi_instance_sub_process(engine, clock):
+    body = start("s") + user_task("do", "Do", attrs=GROUP) + end("e") + chain("s", "do", "e")
+    sub = f'<bpmn:subProcess id="each">{loop("3")}{body}</bpmn:subProcess>'
+    boundary = (f'<bpmn:boundaryEvent id="late" attachedToRef="each">{timer("timeDuration", "P1D")}'
+                '</bpmn:boundaryEvent>')
+    text = doc("p", start(), sub, boundary, user_task("chase", "Chase", attrs=GROUP), end(), end("e2"),
+               chain("start", "each", "end"), chain("late", "chase", "e2"))
+    deploy(engine, text)
+    iid = engine.runtime.start("p").id
+    first = [t for t in engine.runtime.get(iid).tasks if t.element_id == "do"]
+    assert len(first) == 3
+    engine.tasks.complete(first[0].id, "anna")
+    clock.advance(timedelta(days=1))
+    assert engine.scheduler.run_due()["fired"] == 1
+    view = engine.runtime.get(iid)
+    assert view.status == "active" and [t.element_id for t in view.tasks] == ["chase"]
+    with engine.db.transaction() as session:
+        wf = engine.runtime.load(session, session.get(Instance, iid))
+        assert not wf.get_active_subprocesses(), "no instance keeps running after the interruption"
 
 
 def test_a_multi_instance_sub_process_with_loop_cardinality(engine):
