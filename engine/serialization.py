@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date
 from threading import Lock
 from typing import Any
@@ -67,13 +68,14 @@ class SpecCache:
         self._size = size
         self._lock = Lock()
 
-    def get(self, definition_id: int, spec_json: str) -> dict:
+    def get(self, definition_id: int, spec_json: str | Callable[[], str]) -> dict:
+        """The parsed spec; `spec_json` may be a function that reads it (only called on a miss)."""
         with self._lock:
             hit = self._items.get(definition_id)
             if hit is not None:
                 self._items.move_to_end(definition_id)
                 return hit
-        parsed = json.loads(spec_json)
+        parsed = json.loads(spec_json() if callable(spec_json) else spec_json)
         with self._lock:
             self._items[definition_id] = parsed
             if len(self._items) > self._size:
@@ -108,7 +110,7 @@ class WorkflowCodec:
         return {name: self.serializer.from_dict(dct)
                 for name, dct in self._called_spec_dicts(definition_id, spec_json).items()}
 
-    def _called_spec_dicts(self, definition_id: int, spec_json: str) -> dict[str, dict]:
+    def _called_spec_dicts(self, definition_id: int, spec_json: str | Callable[[], str]) -> dict[str, dict]:
         specs = self.specs.get(definition_id, spec_json)
         main = json.loads(json.dumps(specs["spec"]))
         prefix = f"{main['name']}@{definition_id}"
@@ -136,7 +138,8 @@ class WorkflowCodec:
         if resolver is not None:
             # The called process versions the instance's sub-workflows run (engine/calls.py).
             for called_id in called_definition_ids(dct):
-                dct["subprocess_specs"].update(self._called_spec_dicts(called_id, resolver.spec_json(called_id)))
+                dct["subprocess_specs"].update(self._called_spec_dicts(
+                    called_id, lambda called_id=called_id: resolver.spec_json(called_id)))
         workflow = self.serializer.from_dict(dct)
         workflow.script_engine = script_engine
         workflow.call_resolver = resolver

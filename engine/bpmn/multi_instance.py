@@ -48,7 +48,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from ..expressions import ExpressionError, to_python
 from ..limits import DEFAULT_LIMITS
-from .scopes import is_instance, scope_root, set_scope_variables
+from .scopes import SharedScope, is_instance, scope_root, set_scope_variables
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 STATE = "multi_instance"  # key in the body task's internal data
@@ -281,7 +281,8 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
             still_waiting.append(child_id)
             child.data.update(counters)
             subprocess = top.subprocesses.get(child.id)
-            if subprocess is not None:
+            if subprocess is not None and isinstance(child.task_spec, SharedScope):
+                # An embedded sub-process instance sees them; a called process is another instance.
                 set_scope_variables(scope_root(subprocess), counters)
         state["waiting"] = still_waiting
 

@@ -135,8 +135,8 @@ def _apply(root: Any, changes: dict[str, Any], removed: list[str], skip: Any) ->
     for key in removed:
         store.pop(key, None)
     for wf in scope_members(root):
-        for token in wf.get_tasks(state=LIVE, skip_subprocesses=True):
-            if token is skip or is_instance(token):
+        for token in list(wf.tasks.values()):  # not the tree iterator: it stops 1,000 levels deep
+            if not token.has_state(LIVE) or token is skip or is_instance(token):
                 continue
             for key, value in changes.items():
                 token.data[key] = deepcopy(value)

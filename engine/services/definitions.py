@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..bpmn.subprocesses import called_elements
 from ..diagram_diff import DiagramDiff, diff_documents
 from ..errors import DeploymentError, InvalidInputError, NotFoundError, Problem
 from ..models import Definition, Deployment, Instance
 from ..models import Resource as ResourceRow
-from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource
+from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource, public_id
 from ..views import DefinitionInfo
 
 SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
@@ -99,6 +100,7 @@ class DefinitionService:
                 session.add(definition)
                 session.flush()
                 deployed.append(DefinitionInfo.of(definition))
+            self._check_called_versions(session, parsed)
             if not deployed and not any(r.kind == "dmn" for r in rows.values()):
                 session.rollback()
                 return {"deployed": [], "unchanged": unchanged}
@@ -119,6 +121,20 @@ class DefinitionService:
         for key, version in session.execute(select(Definition.key, Definition.version)):
             deployed.setdefault(key, []).append(version)
         return loaded, build_processes(loaded, context, self._engine.limits, deployed)
+
+    @staticmethod
+    def _check_called_versions(session: Session, parsed: list[ParsedProcess]) -> None:
+        """calledElementBinding="version" must name a version that exists once this deployment is
+        stored (validation before storing can only tell that it might: the next version number)."""
+        problems = []
+        for proc in parsed:
+            for element, key, binding, version in called_elements([proc.spec, *proc.subprocess_specs.values()]):
+                if binding == "version" and session.scalar(select(Definition.id).where(
+                        Definition.key == key, Definition.version == version)) is None:
+                    problems.append(Problem(proc.resource.name, public_id(element),
+                                            f"calls version {version} of process '{key}', which is not deployed"))
+        if problems:
+            raise DeploymentError(problems)
 
     def _context_resources(self, session: Session, new: list[LoadedResource]) -> list[LoadedResource]:
         """The newest deployed DMN of every decision, to resolve decision references across

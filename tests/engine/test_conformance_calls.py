@@ -193,16 +193,19 @@ def test_version_binding_calls_that_version(engine):
     assert engine.runtime.get(iid).data["v"] == 1
 
 
-def test_a_version_that_is_never_deployed_is_an_incident_when_the_call_starts(engine):
+def test_a_version_that_this_deployment_does_not_create_is_refused(engine):
     deploy(engine, ("child.bpmn", child("x = 1")))
-    # Version 2 would be the next version of `child`, so deploying the two together is accepted,
-    # but the unchanged child stays at version 1.
+    # Version 2 would be the next version of `child`, but the unchanged child stays at version 1.
+    with pytest.raises(DeploymentError) as err:
+        deploy(engine, ("parent.bpmn", caller(attrs='camunda:calledElementBinding="version" '
+                                                    'camunda:calledElementVersion="2"')),
+               ("child.bpmn", child("x = 1")))
+    assert [(p.element_id, p.message) for p in err.value.problems] == [
+        ("call", "calls version 2 of process 'child', which is not deployed")]
     deploy(engine, ("parent.bpmn", caller(attrs='camunda:calledElementBinding="version" '
                                                 'camunda:calledElementVersion="2"')),
-           ("child.bpmn", child("x = 1")))
-    view = engine.runtime.start("parent")
-    assert view.status == "incident" and view.incident["element_id"] == "call"
-    assert "version 2 of process 'child' is not deployed" in view.incident["message"]
+           ("child.bpmn", child("x = 2")))  # now it does
+    assert engine.runtime.start("parent").status == "completed"
 
 
 @pytest.mark.parametrize(("attrs", "called", "reason"), [

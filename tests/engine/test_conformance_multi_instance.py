@@ -169,6 +169,12 @@ def test_completion_condition_stops_automatic_instances(engine, sequential):
     assert states == ([] if sequential else ["CANCELLED"] * 3) + ["COMPLETED"] * 2, "the rest never ran"
 
 
+def test_completion_condition_can_use_the_loop_counter(engine):
+    deploy(engine, around(mi_script("count = var('count', 0) + 1", loop("4", sequential=True,
+                                                                        condition="${loopCounter == 1}"))))
+    assert engine.runtime.start("p").data["count"] == 2
+
+
 def test_a_failing_completion_condition_is_an_incident_and_retry_evaluates_it_again(engine):
     review = user_task("each", "Review", attrs=GROUP,
                        inner=loop("3", condition="${nrOfCompletedInstances >= threshold}"))
@@ -227,6 +233,19 @@ def test_a_multi_instance_sub_process_with_loop_cardinality(engine):
     deploy(engine, around(f'<bpmn:subProcess id="each">{loop("${n}")}{body}</bpmn:subProcess>'))
     view = engine.runtime.start("p", data={"n": 3})
     assert view.status == "completed" and "done" in view.data and not LOCALS & set(view.data)
+
+
+def test_a_waiting_multi_instance_call_activity_does_not_pass_the_counters_to_the_called_process(engine):
+    mappings = '<bpmn:extensionElements><camunda:out variables="all"/></bpmn:extensionElements>'
+    parent = around(f'<bpmn:callActivity id="each" calledElement="child">{mappings}{loop("2")}</bpmn:callActivity>')
+    child = doc("child", start(), user_task("inner", "Inner", attrs=GROUP),
+                script("work", "leaked = var('nrOfCompletedInstances')"), end(), chain("start", "inner", "work", "end"))
+    engine.definitions.deploy([res(parent, "p.bpmn"), res(child, "child.bpmn")])
+    iid = engine.runtime.start("p").id
+    for task in engine.runtime.get(iid).tasks:
+        engine.tasks.complete(task.id, "anna")
+    view = engine.runtime.get(iid)
+    assert view.status == "completed" and view.data["leaked"] is None
 
 
 def test_a_multi_instance_call_activity(engine):
