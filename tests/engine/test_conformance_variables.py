@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.engine.bpmn_kit import chain, doc, end, flow, res, script, start, timer, user_task
 
 GROUP = 'camunda:candidateGroups="Sekretariat"'
@@ -88,9 +90,10 @@ def test_a_variable_changed_on_a_non_interrupting_boundary_path_is_visible_after
     assert view.status == "completed" and view.data["seen"] == 1 and view.data["reminders"] == 1
 
 
-def test_an_embedded_sub_process_shares_the_process_variables_with_parallel_paths(engine):
-    sub = ('<bpmn:subProcess id="b">' + start("s") + task("inner") + script("look", "inside = x") + end("e")
-           + chain("s", "inner", "look", "e") + "</bpmn:subProcess>")
+@pytest.mark.parametrize("tag", ["subProcess", "transaction"])
+def test_an_embedded_sub_process_shares_the_process_variables_with_parallel_paths(engine, tag):
+    sub = (f'<bpmn:{tag} id="b">' + start("s") + task("inner") + script("look", "inside = x") + end("e")
+           + chain("s", "inner", "look", "e") + f"</bpmn:{tag}>")
     engine.definitions.deploy([res(two_branches("parallel", [task("a")], [sub]))])
     iid = engine.runtime.start("p", data={"x": "orig"}).id
     complete(engine, iid, "a", x="from a")   # while the sub-process waits
