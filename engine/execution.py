@@ -65,12 +65,13 @@ def _exception_text(exc: Exception) -> str:
 
 def every_task(wf: BpmnWorkflow, state: int | None = None) -> list[Any]:
     """Tasks of the workflow and of all its subprocesses, completed ones included, each once.
-    (BpmnWorkflow.get_tasks descends only into subprocesses that are still running.)"""
-    kwargs = {"skip_subprocesses": True} | ({"state": state} if state is not None else {})
-    tasks = list(wf.get_tasks(**kwargs))
+    Read from the task dicts: BpmnWorkflow.get_tasks descends only into subprocesses that are still
+    running, and its tree walk neither passes a task in a lower state than the one asked for (a
+    failed instance under a running multi-instance body) nor goes 1,000 levels deep."""
+    tasks = list(wf.tasks.values())
     for sub in wf.subprocesses.values():
-        tasks.extend(sub.get_tasks(**kwargs))
-    return tasks
+        tasks.extend(sub.tasks.values())
+    return tasks if state is None else [t for t in tasks if t.has_state(state)]
 
 
 def timer_tasks(wf: BpmnWorkflow) -> list[Any]:

@@ -303,9 +303,12 @@ class CamundaMultiInstance(MultiInstanceTask, BpmnSpecMixin):
         if state is None or state.get("done"):
             return
         if not isinstance(child.task_spec, SubWorkflowTask):
-            local = {key: child.data[key] for key in self._locals() if key in child.data}
+            # Its locals and anything set on it alone (data given with a retry) stay.
+            base, local = state["base"], self._locals()
+            own = {key: value for key, value in child.data.items()
+                   if key in local or _fingerprint(value) != base.get(key)}
             child.data = deepcopy(child.parent.data)
-            child.data.update(local)
+            child.data.update(own)
             child.internal_data["fresh"] = True
         child.data.update(self._counters(state, state["completed"]))
 

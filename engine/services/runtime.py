@@ -352,7 +352,7 @@ class RuntimeService:
             if inst.status != "incident":
                 raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
             wf = self.load(session, inst)
-            failed = wf.get_tasks(state=TaskState.ERROR)
+            failed = every_task(wf, TaskState.ERROR)
             for task in failed:
                 if data:
                     task.data.update(data)

@@ -189,6 +189,16 @@ def test_a_failing_completion_condition_is_an_incident_and_retry_evaluates_it_ag
     assert view.status == "completed" and view.tasks == []
 
 
+def test_a_failing_instance_is_an_incident_and_retry_runs_it_with_the_corrected_data(engine):
+    deploy(engine, around(mi_script("r = var('r', []) + [10 // item]", loop(collection="items", element="item"))))
+    view = engine.runtime.start("p", data={"items": [1, 0, 2]})
+    assert view.status == "incident" and view.incident["element_id"] == "each"
+    assert "ZeroDivisionError" in view.incident["message"]
+    view = engine.runtime.retry(view.id, user="admin", data={"item": 5})
+    assert view.status == "completed" and sorted(view.data["r"]) == [2, 5, 10]
+    assert view.data["items"] == [1, 5, 2], "the corrected element variable is written back"
+
+
 # -- sub-processes, call activities, user tasks --------------------------------------------------------
 
 def test_a_multi_instance_sub_process_sees_the_counters_while_its_instances_wait(engine):
