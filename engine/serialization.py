@@ -17,8 +17,6 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import (
     ParallelGatewayConverter,
 )
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway
-from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
@@ -45,14 +43,13 @@ def _config() -> dict:
     config[LoopSafeParallelGateway] = ParallelGatewayConverter
     config.update(subprocesses.CONVERTERS)
     config.update(multi_instance.CONVERTERS)
-    # Registered below under SpiffWorkflow's names, so saved states and specs restore as ours.
-    for replaced in (BpmnWorkflow, BpmnSubWorkflow, InclusiveGateway):
-        config.pop(replaced, None)
     return config
 
 
 def make_serializer() -> BpmnWorkflowSerializer:
     registry = BpmnWorkflowSerializer.configure(_config())
+    # Under SpiffWorkflow's names and registered last, so saved states and specs (old ones too)
+    # restore as AlmenFlow's classes; SpiffWorkflow's own classes still serialise.
     BpmnWorkflowConverter(AlmenWorkflow, registry, typename="BpmnWorkflow")
     AlmenSubWorkflowConverter(AlmenSubWorkflow, registry, typename="BpmnSubWorkflow")
     ConditionalGatewayConverter(AlmenInclusiveGateway, registry, typename="InclusiveGateway")
