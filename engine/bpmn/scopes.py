@@ -18,8 +18,8 @@ The mechanism, the smallest one that covers joins, ends and boundary paths alike
    (ready, waiting, started and failed tasks of the scope's workflows). Every live token thus
    holds the scope's current variables, and a task that becomes ready later inherits them.
 3. A joining gateway (parallel, inclusive) takes the store instead of merging stale branch copies.
-4. An embedded sub-process shares the scope of the activity it runs in, so it reads and writes the
-   process variables directly, as in Camunda. A multi-instance instance is a scope of its own: it
+4. An embedded sub-process (and an event sub-process, event_specs.AlmenEventSubprocess) shares the
+   scope of the activity it runs in, so it reads and writes the process variables directly, as in Camunda. A multi-instance instance is a scope of its own: it
    starts with a copy of the variables plus its locals (element variable, loopCounter, nrOf*) and
    when it ends, what it wrote (not its locals) is written back (multi_instance.py). A called
    process is another process instance: only camunda:in / camunda:out mappings cross
