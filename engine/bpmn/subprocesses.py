@@ -88,7 +88,7 @@ class ScopedSubWorkflow(SubWorkflowTask):
         depth = my_task.workflow.depth + 1
         if depth > limits.max_call_depth:
             raise WorkflowTaskException(
-                f"sub-processes and called processes nest {depth} deep here, more than the limit of "
+                f"sub-processes and called processes nest {depth} deep here, more than the call depth limit of "
                 f"{limits.max_call_depth} (does a process call itself?)", task=my_task)
 
     def _start(self, my_task: Any, spec_name: str, variables: dict[str, Any]) -> None:
