@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import spiff_patches  # noqa: F401 - lifts SpiffWorkflow's task-tree depth limit
 from .assignment import Assignment, AssignmentFailed, evaluate_assignment
+from .bpmn.scopes import scope_variables
 from .budget import LimitExceeded, StepBudget
 from .errors import StateNotStorable
 from .limits import DEFAULT_LIMITS, Limits
@@ -73,12 +74,13 @@ def _exception_text(exc: Exception) -> str:
 
 def every_task(wf: BpmnWorkflow, state: int | None = None) -> list[Any]:
     """Tasks of the workflow and of all its subprocesses, completed ones included, each once.
-    (BpmnWorkflow.get_tasks descends only into subprocesses that are still running.)"""
-    kwargs = {"skip_subprocesses": True} | ({"state": state} if state is not None else {})
-    tasks = list(wf.get_tasks(**kwargs))
+    Read from the task dicts: BpmnWorkflow.get_tasks descends only into subprocesses that are still
+    running, and its tree walk neither passes a task in a lower state than the one asked for (a
+    failed instance under a running multi-instance body) nor goes 1,000 levels deep."""
+    tasks = list(wf.tasks.values())
     for sub in wf.subprocesses.values():
-        tasks.extend(sub.get_tasks(**kwargs))
-    return tasks
+        tasks.extend(sub.tasks.values())
+    return tasks if state is None else [t for t in tasks if t.has_state(state)]
 
 
 def timer_tasks(wf: BpmnWorkflow) -> list[Any]:
@@ -142,8 +144,16 @@ def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
     return fired
 
 
-def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def case_variables(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The case's variables as they stand (not yet made JSON): what snapshot_variables reports and
+    Projector._check_data bounds."""
+    store = scope_variables(wf)  # the process scope's current variables (engine/bpmn/scopes.py)
+    if store is not None:
+        data = dict(store)
+        if wf.data.get("data_objects"):
+            data["data_objects"] = wf.data["data_objects"]
+        return data
+    data = {}  # state saved before variable scopes, until its next task completes
     if wf.last_task is not None and wf.last_task.workflow is wf:
         data.update(wf.last_task.data)
     for state in (TaskState.WAITING, TaskState.STARTED, TaskState.READY):
@@ -155,7 +165,11 @@ def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
     data.update(wf.data)
     if not data.get("data_objects"):
         data.pop("data_objects", None)
-    return json.loads(json.dumps(data, default=_json_default))
+    return data
+
+
+def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
+    return json.loads(json.dumps(case_variables(wf), default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
@@ -229,8 +243,7 @@ class Projector:
     def _check_data(self, wf: BpmnWorkflow) -> Incident | None:
         """The case's variables are JSON within the size bounds, or the case stops here."""
         task = wf.last_task
-        data = dict(task.data) if task is not None else {}
-        data.update(wf.data)
+        data = case_variables(wf)
         data.pop("data_objects", None)
         try:
             check_variables(data, self.limits.max_variable_bytes, self.limits.max_instance_bytes,

@@ -7,9 +7,12 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
 from SpiffWorkflow.util.task import TaskState
 
+from .bpmn.scopes import ScopedJoin
 
-class LoopSafeParallelGateway(ParallelGateway):
-    """A parallel join inside a loop only counts arrivals of the current round.
+
+class LoopSafeParallelGateway(ScopedJoin, ParallelGateway):
+    """A parallel join inside a loop only counts arrivals of the current round; the joined data
+    is the scope's variables (engine/bpmn/scopes.py).
 
     SpiffWorkflow counts every task of the join's spec; in a second round a branch that arrived
     in the first round (its join task since cancelled) still counts, so when branches finish in a

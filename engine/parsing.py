@@ -30,11 +30,12 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     ReceiveTaskParser,
     SendTaskParser,
 )
-from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import SendTask, StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
@@ -45,9 +46,8 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaStartEventParser,
 )
 from SpiffWorkflow.camunda.parser.task_spec import BusinessRuleTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-from SpiffWorkflow.camunda.specs.multiinstance_task import ParallelMultiInstanceTask as CamundaParallelMI
-from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask as CamundaSequentialMI
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 from .bpmn import timer_bounds
@@ -65,7 +65,17 @@ from .bpmn.event_specs import (
     AlmenIntermediateThrowEvent,
     AlmenReceiveTask,
 )
+from .bpmn.multi_instance import check_cardinality_limits, check_loop_characteristics, with_multi_instance
 from .bpmn.preprocess import preprocess_events
+from .bpmn.scopes import AlmenInclusiveGateway
+from .bpmn.subprocesses import (
+    AlmenCallActivity,
+    AlmenCallActivityParser,
+    AlmenSubProcess,
+    AlmenTransaction,
+    called_elements,
+    check_call_activity,
+)
 from .dmn import RESULT_MAPPINGS, AlmenBusinessRuleTask, annotate_table, preprocess_dmn
 from .errors import DeploymentError, Problem
 from .expressions import ExpressionError, names_to_python, timer_to_python, to_python
@@ -328,13 +338,25 @@ class AlmenParser(CamundaParser):
         full_tag("receiveTask"): (_ReceiveParser, AlmenReceiveTask),
         full_tag("sendTask"): (_SendParser, SendTask),
         full_tag("eventBasedGateway"): (EventGatewayParser, AlmenEventBasedGateway),
-        full_tag("subProcess"): (AlmenSubWorkflowParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, AlmenInclusiveGateway),
+        # Embedded sub-processes (engine/bpmn/subprocesses.py); event sub-processes (triggeredByEvent)
+        # are taken over by the events parser (engine/bpmn/event_parsers.py).
+        full_tag("subProcess"): (AlmenSubWorkflowParser, AlmenSubProcess),
+        full_tag("transaction"): (CamundaSubWorkflowParser, AlmenTransaction),
+        full_tag("callActivity"): (AlmenCallActivityParser, AlmenCallActivity),
     })
 
     def get_engine(self, decision_ref: str, node: Any) -> Any:
         engine = super().get_engine(decision_ref, node)
         annotate_table(engine.decision_table, self.dmn_parsers[decision_ref])
         return engine
+
+    def _get_parser_class(self, tag: str) -> tuple[Any, Any]:
+        # Every task parser reads multiInstanceLoopCharacteristics the Camunda 7 way.
+        parser_class, spec_class = super()._get_parser_class(tag)
+        if parser_class is not None and issubclass(parser_class, TaskParser):
+            parser_class = with_multi_instance(parser_class)
+        return parser_class, spec_class
 
 
 # --- loading and preprocessing ---------------------------------------------------------------
@@ -473,7 +495,9 @@ def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
         elif name in ("loopCardinality", "completionCondition"):
             _translate(el, to_python, problem)
         elif name == "multiInstanceLoopCharacteristics":
-            _fix_collection(el, problem)
+            check_loop_characteristics(el, problem, lambda e, src: _check_compiles(e, "eval", src, problem))
+        elif name == "callActivity":
+            check_call_activity(el, problem, lambda e, src: _check_compiles(e, "eval", src, problem))
         elif name == "userTask":
             _check_task_attributes(el, problem)
     preprocess_events(root, problem)
@@ -559,21 +583,6 @@ def _translate_timer(el: Any, name: str, problem: Any) -> None:
     _translate(el, timer_to_python, problem)
 
 
-def _fix_collection(el: Any, problem: Any) -> None:
-    attr = f"{{{CAMUNDA_NS}}}collection"
-    value = el.get(attr)
-    if value is None:
-        return
-    python = to_python(value) if "{" in value else value.strip()
-    if not python.isidentifier():
-        problem(el, f"camunda:collection '{value}' must name a list variable")
-        return
-    el.set(attr, python)
-    elem_var = el.get(f"{{{CAMUNDA_NS}}}elementVariable")
-    if elem_var is not None and not elem_var.isidentifier():
-        problem(el, f"camunda:elementVariable '{elem_var}' is not a valid variable name")
-
-
 def _check_task_attributes(el: Any, problem: Any) -> None:
     for attr, fn in (("candidateGroups", names_to_python), ("assignee", names_to_python),
                      ("candidateUsers", names_to_python), ("dueDate", timer_to_python),
@@ -589,26 +598,46 @@ def _check_task_attributes(el: Any, problem: Any) -> None:
 
 # --- building specs ---------------------------------------------------------------------------
 
-def build_processes(new: list[LoadedResource], context: list[LoadedResource], limits: Limits = DEFAULT_LIMITS,
-                    now: datetime | None = None) -> list[ParsedProcess]:
-    """Parse every executable process in `new`; `context` supplies called processes and decisions
-    deployed earlier. Raises DeploymentError listing every problem."""
-    parser = AlmenParser()
+def build_processes(new: list[LoadedResource], context: list[LoadedResource], limits: Limits | None = None,
+                    now: datetime | None = None, deployed: dict[str, list[int]] | None = None) -> list[ParsedProcess]:
+    """Parse every executable process in `new`. `context` supplies decisions deployed earlier;
+    `deployed` the versions of every deployed process key (to check what call activities call);
+    `now` is when literal timers are checked against their bounds.
+    Each BPMN file is parsed on its own, so two files may use the same sub-process id; called
+    processes are resolved at run time (engine/calls.py). Raises DeploymentError listing every
+    problem."""
+    limits = limits or DEFAULT_LIMITS
+    deployed = deployed or {}
     problems: list[Problem] = []
-    by_id: dict[str, LoadedResource] = {}
     new_names = {r.resource.name for r in new}
-    new_process_ids = {pid for r in new for pid in r.process_ids}
     new_decisions = {d for r in new for d in r.decision_ids}
-    ordered = list(new) + [c for c in context if c.resource.name not in new_names and not (
-        set(c.process_ids) & new_process_ids or set(c.decision_ids) & new_decisions)]
-    for loaded in ordered:
+    decisions = [r for r in new if r.kind == "dmn"] + [
+        c for c in context if c.kind == "dmn" and c.resource.name not in new_names
+        and not set(c.decision_ids) & new_decisions]
+    defined_in: dict[str, str] = {}
+    for loaded in new:
+        for pid in loaded.process_ids:
+            if pid in defined_in:
+                problems.append(Problem(loaded.resource.name, pid,
+                                        f"process id '{pid}' is also defined in {defined_in[pid]}"))
+            defined_in.setdefault(pid, loaded.resource.name)
+    for loaded in [r for r in new if r.kind == "dmn"]:  # each new DMN file checked on its own first
         try:
-            if loaded.kind == "dmn":
-                parser.add_dmn_xml(loaded.root, filename=loaded.resource.name)
-            else:
-                parser.add_bpmn_xml(loaded.root, filename=loaded.resource.name)
-                for pid in loaded.process_ids:
-                    by_id[pid] = loaded
+            AlmenParser().add_dmn_xml(loaded.root, filename=loaded.resource.name)
+        except ValidationException as exc:
+            problems.append(_problem_from(exc, loaded.resource.name))
+        except Exception as exc:  # SpiffWorkflow raises many kinds; none may escape as a crash
+            problems.append(Problem(loaded.resource.name, None, f"cannot be parsed: {exc}"))
+    if problems:
+        raise DeploymentError(problems)
+    parsers: dict[str, AlmenParser] = {}
+    for loaded in [r for r in new if r.kind == "bpmn"]:
+        parser = AlmenParser()
+        try:
+            for dmn in decisions:
+                parser.add_dmn_xml(dmn.root, filename=dmn.resource.name)
+            parser.add_bpmn_xml(loaded.root, filename=loaded.resource.name)
+            parsers[loaded.resource.name] = parser
         except ValidationException as exc:
             problems.append(_problem_from(exc, loaded.resource.name))
         except Exception as exc:  # SpiffWorkflow raises many kinds; none may escape as a crash
@@ -620,10 +649,11 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
     for loaded in new:
         if loaded.kind != "bpmn":
             continue
+        parser = parsers[loaded.resource.name]
         for pid in loaded.process_ids:
             try:
                 spec = parser.get_spec(pid)
-                subs = parser.get_subprocess_specs(pid)
+                subs = _embedded_specs(parser, spec)
             except ValidationException as exc:
                 problems.append(_problem_from(exc, loaded.resource.name))
                 continue
@@ -633,7 +663,9 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
             if len(spec.task_specs) <= 3:
                 problems.append(Problem(loaded.resource.name, pid, "the process has no flow nodes"))
                 continue
-            _store_multiinstance_collections(_all_task_specs(spec, subs))
+            specs = [spec, *subs.values()]
+            problems.extend(_structure_problems(loaded.resource.name, spec, subs, specs, limits, deployed,
+                                               set(defined_in)))
             problems.extend(_check_timer_literals(_all_task_specs(spec, subs), loaded.resource.name, limits,
                                                   now or datetime.now(UTC)))
             start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
@@ -645,16 +677,49 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
     return result
 
 
-def _store_multiinstance_collections(task_specs: list[Any]) -> None:
-    """SpiffWorkflow's Camunda multi-instance (camunda:collection) points its input at the collection
-    only in memory when it starts; after a save and reload the collection counted as a separate output
-    and every item was appended to it again. Put the input in the stored spec instead."""
-    for ts in task_specs:
-        if isinstance(ts, CamundaParallelMI | CamundaSequentialMI) and ts.cardinality is None \
-                and ts.data_output is not None and ts.data_input is None:
-            ts.data_input = TaskDataReference(ts.data_output.bpmn_id)
-            if ts.output_item is not None:
-                ts.input_item = TaskDataReference(ts.output_item.bpmn_id)
+def _embedded_specs(parser: AlmenParser, spec: Any) -> dict[str, Any]:
+    """The specs of the sub-processes embedded in `spec`, at any depth (not called processes)."""
+    found: dict[str, Any] = {}
+    todo = [spec]
+    while todo:
+        current = todo.pop()
+        for ts in current.task_specs.values():
+            if isinstance(ts, SubWorkflowTask) and not isinstance(ts, AlmenCallActivity) and ts.spec not in found:
+                found[ts.spec] = parser.get_spec(ts.spec)
+                todo.append(found[ts.spec])
+    return found
+
+
+def _nesting(spec: Any, subs: dict[str, Any]) -> int:
+    """How deep embedded sub-processes nest in `spec` (0: none)."""
+    inner = [ts.spec for ts in spec.task_specs.values()
+             if isinstance(ts, SubWorkflowTask) and not isinstance(ts, AlmenCallActivity) and ts.spec in subs]
+    return 1 + max(_nesting(subs[name], subs) for name in inner) if inner else 0
+
+
+def _structure_problems(filename: str, spec: Any, subs: dict[str, Any], specs: list[Any], limits: Limits,
+                        deployed: dict[str, list[int]], deploying: set[str]) -> list[Problem]:
+    problems = [Problem(filename, public_id(element), message)
+                for element, message in check_cardinality_limits(specs, limits.max_multi_instance)]
+    if _nesting(spec, subs) > limits.max_call_depth:
+        problems.append(Problem(filename, spec.name, f"sub-processes nest {_nesting(spec, subs)} deep, more than "
+                                                     f"the limit of {limits.max_call_depth}"))
+    for element, key, binding, version in called_elements(specs):
+        versions = deployed.get(key, [])
+        if binding == "deployment":
+            if key not in deploying:
+                problems.append(Problem(filename, public_id(element),
+                                        f"calls process '{key}' with calledElementBinding=\"deployment\", but '{key}' "
+                                        "is not deployed together with it"))
+        elif binding == "version":
+            upcoming = max(versions, default=0) + 1 if key in deploying else None
+            if version not in versions and version != upcoming:
+                problems.append(Problem(filename, public_id(element),
+                                        f"calls version {version} of process '{key}', which is not deployed"))
+        elif key not in deploying and not versions:
+            problems.append(Problem(filename, public_id(element),
+                                    f"calls process '{key}', which is neither deployed nor in this deployment"))
+    return problems
 
 
 def _check_timer_literals(task_specs: list[Any], filename: str, limits: Limits, now: datetime) -> list[Problem]:

@@ -48,10 +48,11 @@ ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERR
 PREDICTED = TaskState.FUTURE | TaskState.PREDICTED_MASK
 
 # Attributes of an active element that may differ in the new version: they are read again when the
-# element continues (the task row is refreshed, the outgoing flows are predicted again).
+# element continues (the task row is refreshed, the outgoing flows are predicted again; a running
+# called process moves to the version the new call activity calls, services/migration.py).
 REFRESHED = frozenset({
     "bpmn_name", "description", "documentation", "lane", "extensions", "form", "inputs", "outputs",
-    "data_output_associations", "lookahead",
+    "data_output_associations", "lookahead", "in_mappings", "out_mappings", "binding", "version",
 })
 
 # Readable names of SpiffWorkflow's spec attributes, for reports.
@@ -64,7 +65,9 @@ ATTRIBUTE_NAMES = {
     "condition": "completion condition", "task_spec": "multi-instance", "io_specification": "data inputs/outputs",
     "data_input_associations": "data inputs", "data_output_associations": "data outputs",
     "decision_ref": "decision", "lane": "lane", "documentation": "documentation", "split_task": "split",
-    "threshold": "join", "cancel": "join",
+    "threshold": "join", "cancel": "join", "collection": "multi-instance", "element_variable": "multi-instance",
+    "binding": "called process version", "version": "called process version",
+    "in_mappings": "variables passed in", "out_mappings": "variables passed out",
 }
 
 
@@ -110,6 +113,15 @@ class SpecChanges:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: [e.to_dict() for e in getattr(self, k)] for k in ("added", "removed", "changed", "mapped")}
+
+
+def process_label(spec_name: str) -> str:
+    """A (sub-)process as the diagram names it: a called process version runs under '<key>@<definition
+    id>' and its sub-processes under '<key>@<definition id>/<sub-process id>' (engine/calls.py)."""
+    if "@" not in spec_name:
+        return spec_name
+    head, _, sub = spec_name.partition("/")
+    return sub or head.rsplit("@", 1)[0]
 
 
 def _public(spec: Any) -> bool:
@@ -264,8 +276,8 @@ def _check(parts: list[_Part], target: str, result: Rebase) -> None:
         where = "" if part.parent_task is None else f" (in '{element_label(part.parent_task.task_spec)}')"
         if part.new_spec is None:
             if active and not part.workflow.completed:
-                result.refusals.append(f"the sub-process '{part.workflow.spec.name}'{where} is running but does "
-                                       f"not exist in {target}")
+                result.refusals.append(f"the sub-process '{process_label(part.workflow.spec.name)}'{where} is "
+                                       f"running but does not exist in {target}")
             part.drop = True
             continue
         if part.parent_task is not None:
@@ -273,10 +285,11 @@ def _check(parts: list[_Part], target: str, result: Rebase) -> None:
             parent_target = None
             if parent_part is not None and not parent_part.drop:
                 parent_target = _target(parent_part, part.parent_task.task_spec, part.parent_task.has_state(ACTIVE))
-            if parent_target is None or getattr(parent_target, "spec", None) != part.workflow.spec.name:
+            called = getattr(parent_target, "spec", None)
+            if parent_target is None or called != process_label(part.workflow.spec.name):
                 if active and not part.workflow.completed:
-                    result.refusals.append(f"the sub-process '{part.workflow.spec.name}'{where} is running but "
-                                           f"is not called from the same element in {target}")
+                    result.refusals.append(f"the sub-process '{process_label(part.workflow.spec.name)}'{where} is "
+                                           f"running but is not called from the same element in {target}")
                 part.drop = True
                 continue
         for task in active:
@@ -352,7 +365,8 @@ def _siblings(task: Any) -> list[Any]:
 
 def rebase(wf: Any, new_spec: Any, new_deps: dict[str, Any], registry: Any, target: str = "the new version",
            apply: bool = True) -> Rebase:
-    """Check whether `wf` can run on `new_spec` (with sub-process specs `new_deps`) and, when it can and
+    """Check whether `wf` can run on `new_spec` (with sub-process specs `new_deps`, keyed by the name each
+    running sub-workflow's spec has now: a called process may move to another version) and, when it can and
     `apply` is true, re-base it in place. Raises RebaseError when re-basing fails half-way (the
     workflow object must then be discarded)."""
     result = Rebase()
@@ -383,7 +397,8 @@ def _apply(wf: Any, parts: list[_Part], new_spec: Any, new_deps: dict[str, Any])
     removed: dict[int, list[Any]] = {}
     for part in live:
         removed[id(part.workflow)] = _swap_specs(part)
-    wf.subprocess_specs = dict(new_deps)
+    # Keyed by the names the specs run under (a called process keeps '<key>@<definition id>').
+    wf.subprocess_specs = {spec.name: spec for spec in new_deps.values()}
     for part in live:
         _drop_predictions(part.workflow)
         _drop_removed(wf, part.workflow, removed[id(part.workflow)])

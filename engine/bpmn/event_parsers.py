@@ -10,7 +10,6 @@ from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser, SubprocessParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.control import StartEventJoin, StartEventSplit
-from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser
 
@@ -19,7 +18,7 @@ from .event_definitions import (
     AlmenEscalationEventDefinition,
     AlmenSignalEventDefinition,
 )
-from .event_specs import EventSubprocessStart, finalize_spec
+from .event_specs import AlmenEventSubprocess, EventSubprocessStart, finalize_spec
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -91,12 +90,14 @@ class EventGatewayParser(GatewayParser):
 
 
 class AlmenSubWorkflowParser(SubWorkflowParser):
-    """Camunda's parser ignores triggeredByEvent and made every sub-process a plain one."""
+    """Camunda's parser ignores triggeredByEvent and made every sub-process a plain one (the configured
+    spec class: AlmenSubProcess, engine/bpmn/subprocesses.py)."""
 
     def create_task(self) -> Any:
         if self.node.get("triggeredByEvent") == "true":
             subworkflow_spec = SubprocessParser.get_subprocess_spec(self)
-            return EventSubprocess(self.spec, self.bpmn_id, subworkflow_spec=subworkflow_spec, **self.bpmn_attributes)
+            return AlmenEventSubprocess(self.spec, self.bpmn_id, subworkflow_spec=subworkflow_spec,
+                                        **self.bpmn_attributes)
         return super().create_task()
 
 

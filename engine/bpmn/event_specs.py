@@ -20,10 +20,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, _EndJoin
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     EndEvent,
+    EventSubprocess,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     ReceiveTask,
@@ -42,6 +44,8 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 from . import cancel_patch  # noqa: F401 - cancelling a task cancels its running children first
 from .event_definitions import INTERRUPTED
+from .scopes import SharedScope, scope_variables
+from .subprocesses import namespace_of
 
 REPEATABLE = (MessageEventDefinition, SignalEventDefinition, EscalationEventDefinition)
 
@@ -49,9 +53,13 @@ REPEATABLE = (MessageEventDefinition, SignalEventDefinition, EscalationEventDefi
 # -- data of a scope ------------------------------------------------------------------------------
 
 def scope_data(workflow: Any) -> dict[str, Any]:
-    """The variables of a scope as they stand now: the last completed task's, overlaid with those of the
-    tasks still running. A triggered path starts with these, not with the copy its waiting event took
-    when the scope started."""
+    """The variables of a scope as they stand now (its variable store, scopes.py). A triggered path
+    starts with these, not with the copy its waiting event took when the scope started."""
+    store = scope_variables(workflow)
+    if store is not None:
+        return copy.deepcopy(store)
+    # State saved before variable scopes: the last completed task's variables, overlaid with those of
+    # the tasks still running.
     data: dict[str, Any] = {}
     last = workflow.last_task
     if last is not None and last.workflow is workflow and last.id in workflow.tasks:
@@ -243,6 +251,26 @@ class EventSubprocessStart(BoundaryEvent):
         for child in my_task.children:
             child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
         return True
+
+
+class AlmenEventSubprocess(SharedScope, EventSubprocess):
+    """The sub-process an EventSubprocessStart runs. As in Camunda it shares the variables of the scope
+    it is in (scopes.py), and inside a called process it runs that process version's own sub-process
+    spec (named '<key>@<definition id>/<sub-process id>', see engine/calls.py)."""
+
+    def start_workflow(self, my_task: Any) -> None:
+        top = my_task.workflow.top_workflow
+        name = namespace_of(my_task.workflow) + self.spec
+        if name not in top.subprocess_specs:
+            raise WorkflowTaskException(f"the event sub-process '{self.spec}' was not found", task=my_task)
+        subworkflow = top.create_subprocess(my_task, name)
+        subworkflow.completed_event.connect(self._on_subworkflow_completed, my_task)
+        self.copy_data(my_task, subworkflow)
+        subworkflow.get_next_task(spec_name="Start").run()
+
+    def update_data(self, my_task: Any, subworkflow: Any) -> None:
+        variables = scope_variables(subworkflow)
+        my_task.data = copy.deepcopy(variables if variables is not None else subworkflow.last_task.data)
 
 
 class ScopeEndJoin(_EndJoin):

@@ -10,6 +10,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import (
     BpmnTaskSpecConverter,
     EventConverter,
     EventJoinConverter,
+    SubWorkflowConverter,
 )
 from SpiffWorkflow.bpmn.serializer.helpers.spec import EventDefinitionConverter
 
@@ -23,6 +24,7 @@ from .event_specs import (
     AlmenBoundaryEventJoin,
     AlmenEndEvent,
     AlmenEventBasedGateway,
+    AlmenEventSubprocess,
     AlmenIntermediateCatchEvent,
     AlmenIntermediateThrowEvent,
     AlmenReceiveTask,
@@ -69,3 +71,4 @@ def register_event_converters(config: dict[Any, Any]) -> None:
     config[EventSubprocessStart] = BoundaryEventConverter
     config[AlmenBoundaryEventJoin] = EventJoinConverter
     config[ScopeEndJoin] = BpmnTaskSpecConverter
+    config[AlmenEventSubprocess] = SubWorkflowConverter

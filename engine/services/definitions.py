@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..bpmn.subprocesses import called_elements
 from ..diagram_diff import DiagramDiff, diff_documents
 from ..errors import DeploymentError, InvalidInputError, NotFoundError, Problem
 from ..models import Definition, Deployment, Instance
@@ -104,6 +105,7 @@ class DefinitionService:
                 session.add(definition)
                 session.flush()
                 deployed.append(DefinitionInfo.of(definition))
+            self._check_called_versions(session, parsed)
             if not deployed and not any(r.kind == "dmn" for r in rows.values()):
                 session.rollback()
                 return {"deployed": [], "unchanged": unchanged}
@@ -120,15 +122,31 @@ class DefinitionService:
         if problems:
             raise DeploymentError(problems)
         context = self._context_resources(session, loaded)
-        return loaded, build_processes(loaded, context, self._engine.limits, self._engine.clock.now())
+        deployed: dict[str, list[int]] = {}
+        for key, version in session.execute(select(Definition.key, Definition.version)):
+            deployed.setdefault(key, []).append(version)
+        return loaded, build_processes(loaded, context, self._engine.limits, self._engine.clock.now(),
+                                       deployed=deployed)
+
+    @staticmethod
+    def _check_called_versions(session: Session, parsed: list[ParsedProcess]) -> None:
+        """calledElementBinding="version" must name a version that exists once this deployment is
+        stored (validation before storing can only tell that it might: the next version number)."""
+        problems = []
+        for proc in parsed:
+            for element, key, binding, version in called_elements([proc.spec, *proc.subprocess_specs.values()]):
+                if binding == "version" and session.scalar(select(Definition.id).where(
+                        Definition.key == key, Definition.version == version)) is None:
+                    problems.append(Problem(proc.resource.name, public_id(element),
+                                            f"calls version {version} of process '{key}', which is not deployed"))
+        if problems:
+            raise DeploymentError(problems)
 
     def _context_resources(self, session: Session, new: list[LoadedResource]) -> list[LoadedResource]:
-        """Latest deployed BPMN of every other process key and every DMN, to resolve call activities
-        and decision references across deployments."""
+        """The newest deployed DMN of every decision, to resolve decision references across
+        deployments (called processes are resolved when a call activity starts)."""
         new_names = {lr.resource.name for lr in new}
-        latest_ids = select(func.max(Definition.id)).group_by(Definition.key)
-        rows = list(session.scalars(select(ResourceRow).join(Definition, Definition.resource_id == ResourceRow.id)
-                                    .where(Definition.id.in_(latest_ids))).unique())
+        rows: list[ResourceRow] = []
         dmn_rows = session.scalars(select(ResourceRow).where(ResourceRow.kind == "dmn")
                                    .order_by(ResourceRow.id.desc())).all()
         seen_decisions: set[str] = set()
@@ -154,8 +172,8 @@ class DefinitionService:
 
     @staticmethod
     def _content_hash(proc: ParsedProcess, spec_json: str) -> str:
-        # A process changes when its file changes or a decision/called process it uses changes: the
-        # spec embeds the decision tables and called processes, so hashing it covers them.
+        # A process changes when its file changes or a decision it uses changes: the spec embeds the
+        # decision tables, so hashing it covers them. Called processes are resolved at run time.
         h = hashlib.sha256(proc.resource.content)
         h.update(proc.key.encode())
         h.update(spec_json.encode())

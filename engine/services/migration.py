@@ -18,6 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..assignment import AssignmentFailed, evaluate_assignment
+from ..bpmn.subprocesses import AlmenCallActivity, CallResolutionError, called_elements
+from ..calls import CallResolver, called_name, definition_id_of
 from ..errors import EngineError, InvalidInputError, NotFoundError
 from ..execution import StepResult, advance
 from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
@@ -126,8 +128,8 @@ class MigrationService:
             target = self._engine.definitions.find(session, key, to_version)
             source_id, target_id = source.id, target.id
             try:
-                changes = spec_changes(codec.serializer.registry, codec.specs_from_json(source.spec_json),
-                                       codec.specs_from_json(target.spec_json))
+                changes = spec_changes(codec.serializer.registry, self._with_called(session, source, True),
+                                       self._with_called(session, target, False))
             except RecursionError:  # SpecDiff walks the flows recursively
                 raise InvalidInputError("the two versions are too deeply nested to compare") from None
             finished = 0
@@ -195,7 +197,7 @@ class MigrationService:
         label = f"version {to_version}"
         wf = self._engine.runtime.load(session, inst)
         ready_before = _automatic_ready(wf)
-        new_spec, new_deps = codec.specs_from_json(target.spec_json)
+        new_spec, new_deps = self._targets(session, wf, target)
         try:
             result: Rebase = rebase(wf, new_spec, new_deps, codec.serializer.registry, label)
         except RebaseError as exc:
@@ -204,7 +206,8 @@ class MigrationService:
             raise _Refused(result.refusals, result.active)
         try:
             # The stored form is the proof: the state must load against the new definition.
-            moved = codec.load(codec.dump(wf), target.id, target.spec_json, engine)
+            moved = codec.load(codec.dump(wf), target.id, target.spec_json, engine,
+                               resolver=CallResolver(session, codec, target))
         except Exception as exc:
             raise _Refused([f"the migrated state does not load on {label}: {exc.__class__.__name__}: {exc}"]) from None
         due_now = _automatic_ready(moved) - ready_before  # boundary events added that are due already
@@ -229,6 +232,75 @@ class MigrationService:
             if row.status == "open":  # not cancelled by a boundary event that fired at once
                 self._apply_row(session, row, fresh)
         return _Moved(notes, result.active, [r.id for r in rows])
+
+    # -- called processes ------------------------------------------------------------------------
+    # A called process runs inside its caller's instance (engine/calls.py), so migrating the caller
+    # moves it too: to the version the call activity of the target version calls (its
+    # calledElementBinding resolved now). Called processes that already ended stay as they ran.
+
+    def _targets(self, session: Session, wf: Any, target: Definition) -> tuple[Any, dict[str, Any]]:
+        """The target's process spec and the spec every sub-workflow of `wf` moves to, keyed by the
+        name the sub-workflow's spec has now."""
+        codec = self._engine.codec
+        resolver = CallResolver(session, codec, target)
+        new_spec, new_deps = codec.specs_from_json(target.spec_json)
+        mapped: dict[str, Any] = dict(new_deps)
+        moved_to: dict[int, int] = {}
+        roots = [sub for sub in wf.subprocesses.values()
+                 if definition_id_of(sub.spec.name) is not None and "/" not in sub.spec.name]
+        for sub in sorted(roots, key=lambda s: s.depth):  # callers before the processes they call
+            old_id = definition_id_of(sub.spec.name)
+            key = sub.spec.name.rsplit("@", 1)[0]
+            if sub.completed:
+                new_id = old_id
+            else:
+                caller = wf.get_task_from_id(sub.parent_task_id)
+                caller_spec = new_spec if caller.workflow is wf else mapped.get(caller.workflow.spec.name)
+                call = caller_spec.task_specs.get(caller.task_spec.name) if caller_spec is not None else None
+                if not isinstance(call, AlmenCallActivity) or call.spec != key:
+                    continue  # rebase refuses: the call activity is gone or calls another process
+                try:
+                    new_id = resolver.find(caller_spec.name, key, call.binding, call.version).id
+                except CallResolutionError as exc:
+                    raise _Refused([f"the called process of '{caller.task_spec.bpmn_id}' cannot move: {exc}"]) \
+                        from None
+            if moved_to.setdefault(old_id, new_id) != new_id:
+                raise _Refused([f"process '{key}' runs as called process twice here and would move to two "
+                                "different versions"])
+            old_prefix, new_prefix = called_name(key, old_id), called_name(key, new_id)
+            specs = codec.called_specs(new_id, lambda new_id=new_id: resolver.spec_json(new_id))
+            for name, spec in specs.items():
+                mapped[old_prefix + name[len(new_prefix):]] = spec
+        return new_spec, mapped
+
+    def _with_called(self, session: Session, definition: Definition, as_deployed: bool) -> tuple[Any, dict[str, Any]]:
+        """A definition's spec and sub-process specs plus the processes its call activities call (by
+        process id; their sub-processes as '<process id>/<sub-process id>'), for the change report.
+        calledElementBinding "latest" reads as of the definition's deployment for the source version
+        (what its instances started with) and as of now for the target (what they move to)."""
+        codec = self._engine.codec
+        resolver = CallResolver(session, codec, definition)
+        spec, subs = codec.specs_from_json(definition.spec_json)
+        subs = dict(subs)
+        todo: list[tuple[str, list[Any]]] = [(spec.name, [spec, *subs.values()])]
+        seen: set[str] = set()
+        while todo:
+            caller_name, specs = todo.pop()
+            for _element, key, binding, version in called_elements(specs):
+                if key in seen:
+                    continue
+                seen.add(key)
+                try:
+                    called = resolver.find(caller_name, key, "deployment" if as_deployed and binding == "latest"
+                                           else binding, version)
+                except CallResolutionError:
+                    continue
+                prefix = called_name(key, called.id)
+                named = codec.called_specs(called.id, called.spec_json)
+                for name, called_spec in named.items():
+                    subs[key + name[len(prefix):]] = called_spec
+                todo.append((prefix, list(named.values())))
+        return spec, subs
 
     def _refresh_tasks(self, session: Session, inst: Instance, wf: Any, rows: list[HumanTask], label: str,
                        notes: list[str]) -> list[tuple[HumanTask, HumanTask]]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..bpmn.event_definitions import AlmenSignalEventDefinition
+from ..calls import CallResolver
 from ..errors import (
     FormValidationError,
     InvalidInputError,
@@ -82,7 +83,8 @@ class RuntimeService:
     # -- shared plumbing used by the other services too -----------------------------------
     def load(self, session: Session, inst: Instance) -> BpmnWorkflow:
         d = inst.definition
-        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine)
+        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine,
+                                       resolver=CallResolver(session, self._engine.codec, d))
 
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)
@@ -156,8 +158,8 @@ class RuntimeService:
 
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
-        spec, subs = self._engine.codec.specs_from_json(definition.spec_json)
-        wf = BpmnWorkflow(spec, subs, script_engine=self._engine.script_engine)
+        wf = self._engine.codec.new_workflow(definition.spec_json, self._engine.script_engine,
+                                             resolver=CallResolver(session, self._engine.codec, definition))
         start_task = wf.get_tasks(state=TaskState.READY)[0] if wf.get_tasks(state=TaskState.READY) else None
         if start_task is not None and data:
             start_task.set_data(**data)
@@ -419,7 +421,7 @@ class RuntimeService:
                 raise InvalidStateError(f"instance {instance_id} has no incident to retry (it is {inst.status})")
             wf = self.load(session, inst)
             timers = clear_failures(wf, data)  # a failed timer evaluates again
-            failed = wf.get_tasks(state=TaskState.ERROR)
+            failed = every_task(wf, TaskState.ERROR)
             for task in failed:
                 if data:
                     task.data.update(data)

@@ -209,7 +209,9 @@ def call_processes(child_script: str = "x = 1") -> str:
                     '<bpmn:intermediateCatchEvent id="msg"><bpmn:messageEventDefinition messageRef="M"/>'
                     '</bpmn:intermediateCatchEvent>', script("work", child_script), end(),
                     chain("start", "wait", "msg", "work", "end"))
-    parent = process("parent", start(), '<bpmn:callActivity id="call" calledElement="child"/>', end(),
+    parent = process("parent", start(), '<bpmn:callActivity id="call" calledElement="child"><bpmn:extensionElements>'
+                     '<camunda:in variables="all"/><camunda:out variables="all"/></bpmn:extensionElements>'
+                     '</bpmn:callActivity>', end(),
                      chain("start", "call", "end"))
     return definitions(parent, child, message("M", "go"))
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import FormValidationError, InvalidInputError, NotFoundError
-from engine.models import AuditEvent, HumanTask, Instance, TaskCandidate, Wait
+from engine.models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
 from tests.engine.bpmn_kit import (
     chain,
     definitions,
@@ -421,7 +421,10 @@ def test_refused_when_the_active_task_left_the_subprocess(engine):
 
 
 def call_files(child_body: str, child_flows: str, called: str = "child") -> str:
-    parent = process("parent", start(), f'<bpmn:callActivity id="call" calledElement="{called}"/>', end(),
+    # Variables cross a call activity only through camunda:in / camunda:out (as in Camunda 7).
+    parent = process("parent", start(), f'<bpmn:callActivity id="call" calledElement="{called}">'
+                     '<bpmn:extensionElements><camunda:in variables="all"/><camunda:out variables="all"/>'
+                     '</bpmn:extensionElements></bpmn:callActivity>', end(),
                      chain("start", "call", "end"))
     child = process("child", start("cs"), child_body, end("ce"), child_flows)
     other = process("other", start("os"), end("oe"), chain("os", "oe"))
@@ -450,6 +453,45 @@ def test_refused_when_a_running_call_activity_calls_another_process(engine):
     assert any("'call'" in r and "called process" in r for r in entry.reasons)
     engine.tasks.complete(inst.tasks[0].id, "anna", {})
     assert engine.runtime.get(inst.id).status == "completed"
+
+
+def call_by_version(version: int, stamp: str) -> str:
+    """parent calls version `version` of child; child stamps `stamp` after its task."""
+    parent = process("parent", start(), '<bpmn:callActivity id="call" calledElement="child" '
+                     f'camunda:calledElementBinding="version" camunda:calledElementVersion="{version}">'
+                     '<bpmn:extensionElements><camunda:out variables="all"/></bpmn:extensionElements>'
+                     '</bpmn:callActivity>', end(), chain("start", "call", "end"))
+    child = process("child", start("cs"), INNER, script("stamp", f"stamped = '{stamp}'"), end("ce"),
+                    chain("cs", "inner", "stamp", "ce"))
+    return definitions(parent, child)
+
+
+def test_a_called_process_moves_to_the_version_the_target_calls(engine):
+    deploy(engine, call_by_version(1, "v1"))
+    pinned = engine.runtime.start("parent", "pinned")
+    moving = engine.runtime.start("parent", "moving")
+    deploy(engine, call_by_version(1, "v2"))  # child v2; parent v2 still calls child version 1
+    deploy(engine, call_by_version(2, "v3"))  # parent v3 calls child version 2 (stamps 'v2'), child v3
+    report = engine.migration.migrate("parent", 1, 2, instance_ids=[pinned.id])
+    assert [(i.id, i.outcome) for i in report.instances] == [(pinned.id, "migrated")]
+    report = engine.migration.migrate("parent", 1, 3, instance_ids=[moving.id])
+    assert [(i.id, i.outcome) for i in report.instances] == [(moving.id, "migrated")]
+    engine.tasks.complete(pinned.tasks[0].id, "anna", {})
+    engine.tasks.complete(moving.tasks[0].id, "anna", {})
+    assert engine.runtime.get(pinned.id).data["stamped"] == "v1"  # parent v2 still calls child version 1
+    assert engine.runtime.get(moving.id).data["stamped"] == "v2"  # parent v3 calls child version 2
+
+
+def test_refused_when_the_version_a_running_call_moves_to_is_gone(engine):
+    deploy(engine, call_by_version(1, "v1"))
+    inst = engine.runtime.start("parent")
+    deploy(engine, call_by_version(1, "v2"))
+    with engine.db.transaction() as session:  # version 1 of child removed behind the engine's back
+        child_v1 = session.scalar(select(Definition).where(Definition.key == "child", Definition.version == 1))
+        child_v1.version = 99
+    [entry] = engine.migration.migrate("parent", 1, 2).instances
+    assert entry.outcome == "refused" and any("'call'" in r and "version 1" in r for r in entry.reasons)
+    assert engine.runtime.get(inst.id).tasks[0].id == inst.tasks[0].id
 
 
 # -- timers and boundary events -----------------------------------------------------------------------------
