@@ -48,7 +48,7 @@ class EvaluatorProcess:
             return read_frame(self.answers, time.monotonic() + wall_seconds, max_answer_bytes)
         except ChannelTimeout:
             self.kill()
-            raise EvaluatorFailed("timeout", f"took longer than {wall_seconds:g} s and was stopped") from None
+            raise EvaluatorFailed("timeout", f"exceeded its wall-clock time limit of {wall_seconds:g} s and was stopped") from None
         except FrameTooLarge as exc:
             self.kill()
             raise EvaluatorFailed("data", f"the evaluator's answer was too large: {exc}") from None

@@ -36,8 +36,8 @@ def stored(engine, instance_id: int) -> Instance:
     ("x = '%*d' % (10**10, 1)", "memory limit"),
     ("w = 10**10\nx = f'{1:>{w}}'", "memory limit"),
     ("s = 'a' * 1000\nfor i in range(30):\n    s = s.replace('a', 'aa')", "limit"),  # memory or CPU first
-    ("x = 10**10**8", "CPU time limit"),
-    ("x = sum([[0] * 1000] * 100000, [])", "CPU time limit"),
+    ("x = 10**10**8", "time limit"),  # CPU, or wall-clock on a busy machine
+    ("x = sum([[0] * 1000] * 100000, [])", "time limit"),
     ("while True:\n    try:\n        pass\n    except:\n        pass", "CPU time limit"),
 ])
 def test_resource_bombs_become_incidents_and_the_engine_stays_small(make_engine, code, kind):
