@@ -30,6 +30,7 @@ from .errors import StateNotStorable
 from .limits import DEFAULT_LIMITS, Limits
 from .models import AuditEvent, Forum, HumanTask, Instance, TaskCandidate, TaskCandidateUser, User, Wait
 from .parsing import public_id
+from .pruning import prune
 from .sandbox.values import DataError, check_variables
 from .timers import next_due, pending_failure
 
@@ -168,6 +169,24 @@ def case_variables(wf: BpmnWorkflow) -> dict[str, Any]:
     return data
 
 
+def element_states(wf: BpmnWorkflow) -> tuple[set[str], set[str]]:
+    """BPMN ids of the steps this workflow holds as completed, and of those now active."""
+    completed: set[str] = set()
+    active: set[str] = set()
+    for task in every_task(wf):
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.add(public_id(bpmn_id) or bpmn_id)
+        elif task.state & _ACTIVE:
+            active.add(public_id(bpmn_id) or bpmn_id)
+    return completed, active
+
+
+_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
 def snapshot_variables(wf: BpmnWorkflow) -> dict[str, Any]:
     return json.loads(json.dumps(case_variables(wf), default=_json_default))
 
@@ -213,6 +232,10 @@ class Projector:
         for element in (step.fired_timers if step else []) + newly_fired_timers(wf):
             self.audit(session, inst, "timer_fired", user=None, element_id=element)
         thrown = wf.get_events()  # messages nothing in this instance caught: for other instances
+        completed, active = element_states(wf)
+        inst.completed_elements = sorted(set(inst.completed_elements or []) | completed)
+        inst.active_elements = sorted(active)
+        prune(wf)  # the finished part of the tree is history: the audit trail and projections keep it
         try:
             inst.state_json = self.codec.dump(wf)
         except StateNotStorable as exc:

@@ -25,6 +25,12 @@ class LoopSafeParallelGateway(ScopedJoin, ParallelGateway):
         while previous is not None and previous.task_spec is not self:
             previous = previous.parent
         waiting_inputs = set(self.inputs)
+        loop_inputs = self._loop_inputs()
+        if my_task.parent is not None and my_task.parent.task_spec in loop_inputs:
+            # The token came back around a loop: the flows that entered the loop were taken in its
+            # first round. (SpiffWorkflow found them among the task's ancestors; the engine prunes
+            # finished ancestors, engine/pruning.py, so the model's structure says it instead.)
+            waiting_inputs -= set(self.inputs) - loop_inputs
 
         def remove_ancestor(task: Any) -> None:
             if task.task_spec in waiting_inputs:
@@ -42,3 +48,21 @@ class LoopSafeParallelGateway(ScopedJoin, ParallelGateway):
             elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
                 waiting_inputs.remove(task.parent.task_spec)
         return len(waiting_inputs) == 0
+
+    def _loop_inputs(self) -> set[Any]:
+        """The inputs this gateway's own outputs lead back to (the specs are immutable: cached)."""
+        cached = self.__dict__.get("_af_loop_inputs")
+        if cached is None:
+            seen: set[int] = set()
+            stack = list(self.outputs)
+            reachable: set[Any] = set()
+            while stack:
+                spec = stack.pop()
+                if id(spec) in seen:
+                    continue
+                seen.add(id(spec))
+                reachable.add(spec)
+                stack.extend(spec.outputs)
+            cached = {spec for spec in self.inputs if spec in reachable}
+            self.__dict__["_af_loop_inputs"] = cached
+        return cached

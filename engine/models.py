@@ -121,6 +121,12 @@ class Instance(Base):
     incident_element_id: Mapped[str | None] = mapped_column(String(255))
     incident_at: Mapped[datetime | None]
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    # Projections written with the state, so reads and the next step need neither history nor state:
+    # diagram marking, {spiff task id: human task row id} of the open tasks, and a key of the waits rows.
+    completed_elements: Mapped[list[str] | None] = mapped_column(JSON)
+    active_elements: Mapped[list[str] | None] = mapped_column(JSON)
+    open_tasks: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    waits_key: Mapped[str | None] = mapped_column(String(64))
     definition: Mapped[Definition] = relationship()
 
     __mapper_args__ = {"version_id_col": version}

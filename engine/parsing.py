@@ -460,10 +460,13 @@ def preprocess_bpmn(root: Any, filename: str) -> list[Problem]:
         ref = (el.text or "").strip()
         if ref and ref not in flows:
             problem(el.getparent(), f"<{_local(el)}> names sequence flow '{ref}', which does not exist")
+    gateways = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and _local(el).endswith("Gateway")}
     for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
         for attr in ("sourceRef", "targetRef"):
             if flow.get(attr) not in ids:
                 problem(flow, f"{attr} '{flow.get(attr)}' does not name an element")
+        if flow.get("sourceRef") == flow.get("targetRef") and flow.get("sourceRef") in gateways:
+            problem(flow, f"the sequence flow leads from gateway '{flow.get('sourceRef')}' back to itself")
 
     for el in root.iter():
         if not isinstance(el.tag, str):

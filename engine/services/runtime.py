@@ -28,7 +28,7 @@ from ..errors import (
     OptimisticLockingError,
     StateNotStorable,
 )
-from ..execution import StepResult, advance, every_task
+from ..execution import StepResult, advance, element_states, every_task
 from ..forms import validate_form
 from ..limits import DEFAULT_LIMITS, Limits
 from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
@@ -304,18 +304,12 @@ class RuntimeService:
                 completed_elements=completed, active_elements=active)
 
     def _element_states(self, session: Session, inst: Instance) -> tuple[list[str], list[str]]:
-        """BPMN ids of the steps done and the steps now active, for marking the diagram."""
-        wf = self.load(session, inst)
-        completed: set[str] = set()
-        active: set[str] = set()
-        for task in every_task(wf):
-            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-            if not bpmn_id:
-                continue
-            if task.state == TaskState.COMPLETED:
-                completed.add(public_id(bpmn_id))
-            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
-                active.add(public_id(bpmn_id))
+        """BPMN ids of the steps done and the steps now active, for marking the diagram: the
+        projection every step stores (a case saved before it existed is read from its state)."""
+        if inst.completed_elements is not None and inst.active_elements is not None:
+            completed, active = set(inst.completed_elements), set(inst.active_elements)
+        else:
+            completed, active = element_states(self.load(session, inst))
         if inst.incident_element_id:
             active.add(inst.incident_element_id)
         return sorted(completed - active), sorted(active)

@@ -157,12 +157,24 @@ def test_a_parallel_gateway_that_feeds_itself_is_stopped(make_engine):
 
 
 def test_a_join_that_can_never_fire_is_an_incident_not_a_silent_stall(engine):
-    text = doc("dead", start(), '<bpmn:parallelGateway id="join"/>', end(), flow("start", "join"),
-               flow("join", "join", id_="self"), flow("join", "end"))
+    """One branch ends elsewhere, so the parallel join waits for a token that never comes."""
+    text = doc("dead", start(), '<bpmn:parallelGateway id="fork"/>', script("x", "x = 1"),
+               '<bpmn:exclusiveGateway id="choose" default="skip"/>', script("z", "z = 1"),
+               '<bpmn:parallelGateway id="join"/>', end(), end("elsewhere"), flow("start", "fork"),
+               flow("fork", "x"), flow("fork", "choose"), flow("choose", "z", cond="False"),
+               flow("choose", "elsewhere", id_="skip"), flow("x", "join"), flow("z", "join"), flow("join", "end"))
     engine.definitions.deploy([res(text)])
     inst = engine.runtime.start("dead")
     assert inst.status == "incident" and inst.incident["element_id"] == "join"
     assert "cannot continue" in inst.incident["message"]
+
+
+def test_a_gateway_flowing_into_itself_is_refused(engine):
+    text = doc("self", start(), '<bpmn:parallelGateway id="join"/>', end(), flow("start", "join"),
+               flow("join", "join", id_="self"), flow("join", "end"))
+    with pytest.raises(DeploymentError) as exc:
+        engine.definitions.deploy([res(text)])
+    assert [p.element_id for p in exc.value.problems] == ["self"]
 
 
 def test_a_script_loop_without_a_wait_state_is_stopped_and_can_be_retried(make_engine):
