@@ -18,6 +18,7 @@ from .services.reporting import ReportingService
 from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
 from .services.tasks import TaskService
+from .uow import UnitOfWorkFactory
 
 
 class Engine:
@@ -36,6 +37,7 @@ class Engine:
         self.limits = limits or Limits.from_env()
         if cpu_seconds is not None:
             self.limits = Limits.from_env(eval_cpu_seconds=cpu_seconds)
+        self.uow = UnitOfWorkFactory(db, self.clock, self.limits)
         self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, self.limits)
         self.codec = WorkflowCodec()
         self.projector = Projector(self.codec, self.clock, self.limits)

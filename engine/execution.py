@@ -33,6 +33,7 @@ from .parsing import public_id
 from .pruning import prune
 from .sandbox.values import DataError, check_variables
 from .timers import next_due, pending_failure
+from .uow import UnitOfWork
 
 
 @dataclass
@@ -301,13 +302,19 @@ class Projector:
         return Incident(f"the case cannot continue: {what} for something that can no longer happen "
                         "(e.g. a parallel join waiting for a branch that ended elsewhere)", element)
 
-    def audit(self, session: Session, inst: Instance | None, type_: str, *, user: str | None,
+    def audit(self, session: Session, inst: Any, type_: str, *, user: str | None,
               element_id: str | None = None, task_id: int | None = None,
               details: dict[str, Any] | None = None) -> None:
+        """An audit event of the case `inst` (or of none), written with the unit of work's others."""
         if inst is not None and inst.id is None:
             session.flush()
-        session.add(AuditEvent(instance_id=inst.id if inst else None, type=type_, time=self.clock.now(),
-                               user=user, element_id=element_id, task_id=task_id, details=details or {}))
+        instance_id = inst.id if inst is not None else None
+        uow = UnitOfWork.of(session)
+        if uow is not None:
+            uow.audit(instance_id, type_, user=user, element_id=element_id, task_id=task_id, details=details)
+        else:
+            session.add(AuditEvent(instance_id=instance_id, type=type_, time=self.clock.now(), user=user,
+                                   element_id=element_id, task_id=task_id, details=details or {}))
 
     def _sync_tasks(self, session: Session, inst: Instance, wf: BpmnWorkflow, now: datetime,
                     user: str | None) -> Incident | None:

@@ -72,18 +72,21 @@ class CleanupService:
         removed: list[dict[str, Any]] = []
         batches = 0
         if dry_run:
-            with self._engine.db.transaction() as session:
+            with self._engine.uow.write() as uow:
+                session = uow.session
                 removed = self._due(session, now, limit + 1)
         else:
             while len(removed) < limit:
-                with self._engine.db.transaction() as session:
+                with self._engine.uow.write() as uow:
+                    session = uow.session
                     batch = self._due(session, now, min(batch_size, limit - len(removed)), lock=True)
                     if not batch:
                         break
                     self._remove(session, batch, now, user)
                 removed.extend(batch)
                 batches += 1
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             more = bool(self._due(session, now, 1)) if not dry_run else len(removed) > limit
             held = self._due(session, now, limit, held_back=True)
         return {"dry_run": dry_run, "now": _iso(now), "count": len(removed[:limit]),

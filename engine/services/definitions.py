@@ -46,7 +46,8 @@ class DefinitionService:
     # -- validation and deployment -------------------------------------------------------------
     def validate(self, resources: list[Resource]) -> list[Problem]:
         """Every problem deploying these resources would report; nothing is stored."""
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             try:
                 self._parse(session, resources)
             except DeploymentError as exc:
@@ -68,7 +69,8 @@ class DefinitionService:
         if dupes:
             raise DeploymentError([Problem(n, None, "given twice in one deployment") for n in sorted(dupes)])
         now = self._engine.clock.now()
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             loaded, parsed = self._parse(session, resources)
             deployed: list[DefinitionInfo] = []
             unchanged: list[DefinitionInfo] = []
@@ -207,14 +209,16 @@ class DefinitionService:
                               .order_by(Definition.version.desc()).limit(1))
 
     def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             q = select(Definition).order_by(Definition.key, Definition.version)
             if latest_only:
                 q = q.where(Definition.id.in_(select(func.max(Definition.id)).group_by(Definition.key)))
             return [DefinitionInfo.of(d) for d in session.scalars(q)]
 
     def get(self, key: str, version: int | None = None) -> DefinitionInfo:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return DefinitionInfo.of(self.find(session, key, version))
 
     def find(self, session: Session, key: str, version: int | None = None) -> Definition:
@@ -227,7 +231,8 @@ class DefinitionService:
         return d
 
     def source(self, key: str, version: int | None = None) -> tuple[str, bytes]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             d = self.find(session, key, version)
             return d.resource.name, d.resource.content
 
@@ -242,7 +247,8 @@ class DefinitionService:
 
     def instance_counts(self) -> dict[tuple[str, int], dict[str, int]]:
         """{(key, version): {status: count}} for the process library and dashboard."""
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             rows = session.execute(select(Definition.key, Definition.version, Instance.status, func.count())
                                    .join(Instance, Instance.definition_id == Definition.id)
                                    .group_by(Definition.key, Definition.version, Instance.status)).all()

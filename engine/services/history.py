@@ -20,7 +20,8 @@ class HistoryService:
         self._engine = engine
 
     def events(self, instance_id: int | None = None, type_: str | None = None, limit: int = 1000) -> list[AuditView]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             q = select(AuditEvent)
             if instance_id is not None:
                 q = q.where(AuditEvent.instance_id == instance_id)
@@ -34,7 +35,8 @@ class HistoryService:
             raise InvalidInputError("a comment cannot be empty")
         if len(text) > 5000:
             raise InvalidInputError("a comment may be at most 5000 characters")
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             inst = self._engine.runtime.instance(session, instance_id)
             comment = Comment(instance_id=inst.id, task_id=task_id, user=user, time=self._engine.clock.now(), text=text)
             session.add(comment)
@@ -44,7 +46,8 @@ class HistoryService:
             return {"id": comment.id, "user": user, "time": _iso(comment.time), "text": text, "task_id": task_id}
 
     def comments(self, instance_id: int) -> list[dict[str, Any]]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             rows = session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
             return [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
                     for c in rows]
@@ -52,7 +55,8 @@ class HistoryService:
     def export(self, instance_id: int) -> dict[str, Any]:
         """A case's whole history as plain JSON data, e.g. to archive before the history cleanup
         removes it: the instance, every audit event, every comment and every human task."""
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             inst = self._engine.runtime.instance(session, instance_id)
             d = inst.definition
             events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst.id)
@@ -87,7 +91,8 @@ class HistoryService:
         (from its task_completed audit event) and the form fields that describe that data."""
         if not 1 <= limit <= 500:
             raise InvalidInputError("limit must be between 1 and 500")
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             tasks = session.scalars(
                 select(HumanTask)
                 .where(HumanTask.status == "completed",

@@ -44,7 +44,8 @@ class IdentityService:
             raise InvalidInputError(f"role must be one of {', '.join(ROLES)}")
         if password is not None and len(password) < 8:
             raise InvalidInputError("password must be at least 8 characters")
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             if session.scalar(select(User).where(User.username == username)):
                 raise ConflictError(f"user '{username}' already exists")
             forum_rows = self._forums_by_name(session, forums or [])
@@ -59,7 +60,8 @@ class IdentityService:
 
     def update_user(self, username: str, *, role: str | None = None, active: bool | None = None,
                     name: str | None = None, password: str | None = None) -> dict[str, Any]:
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             user = self._user(session, username)
             if role is not None:
                 if role not in ROLES:
@@ -76,7 +78,8 @@ class IdentityService:
             return self._user_dict(session, user)
 
     def set_membership(self, username: str, forum: str, member: bool) -> None:
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             user = self._user(session, username)
             f = self._forums_by_name(session, [forum])[0]
             existing = session.scalar(select(Membership).where(Membership.user_id == user.id,
@@ -87,7 +90,8 @@ class IdentityService:
                 session.delete(existing)
 
     def verify_password(self, username: str, password: str) -> dict[str, Any] | None:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
             if user is None or not user.password_hash:
                 _hasher.hash("timing-equaliser")  # same cost whether or not the user exists
@@ -99,11 +103,13 @@ class IdentityService:
             return self._user_dict(session, user)
 
     def get_user(self, username: str) -> dict[str, Any]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return self._user_dict(session, self._user(session, username))
 
     def users(self) -> list[dict[str, Any]]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return [self._user_dict(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
     def exists(self, username: str, session: Session | None = None) -> bool:
@@ -139,7 +145,8 @@ class IdentityService:
             raise InvalidInputError("a forum needs a name of at most 255 characters")
         if kind not in FORUM_KINDS:
             raise InvalidInputError(f"forum kind must be one of {', '.join(FORUM_KINDS)}")
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             forum = session.scalar(select(Forum).where(Forum.name == name))
             if forum is None:
                 forum = Forum(name=name)
@@ -151,12 +158,14 @@ class IdentityService:
         return self.forum(name)
 
     def forums(self) -> list[dict[str, Any]]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return [self._forum_dict(session, f) for f in session.scalars(select(Forum).order_by(
                 Forum.level.is_(None), Forum.level, Forum.name))]
 
     def forum(self, name: str) -> dict[str, Any]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             f = session.scalar(select(Forum).where(Forum.name == name))
             if f is None:
                 raise NotFoundError(f"no forum '{name}'")
@@ -178,12 +187,14 @@ class IdentityService:
         return rows
 
     def refresh_calendar(self) -> None:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             for f in session.scalars(select(Forum)):
                 self._engine.calendar.set_meetings(f.name, [date.fromisoformat(m) for m in f.meetings or []])
 
     def housing_organisations(self) -> list[dict[str, Any]]:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return [{"name": h.name, "afdelinger": h.afdelinger, "fictional": h.fictional}
                     for h in session.scalars(select(HousingOrganisation).order_by(HousingOrganisation.name))]
 
@@ -201,7 +212,8 @@ class IdentityService:
             self.add_forum(f["name"], f.get("level"), f.get("kind", "role"), f.get("description", ""),
                            f.get("meetings"))
             counts["forums"] += 1
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             for h in doc.get("housing_organisations") or []:
                 row = session.scalar(select(HousingOrganisation).where(HousingOrganisation.name == h["name"]))
                 if row is None:

@@ -123,7 +123,8 @@ class MigrationService:
         if from_version == to_version:
             raise InvalidInputError(f"from and to are the same version ({from_version})")
         codec = self._engine.codec
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             source = self._engine.definitions.find(session, key, from_version)
             target = self._engine.definitions.find(session, key, to_version)
             source_id, target_id = source.id, target.id
@@ -162,7 +163,8 @@ class MigrationService:
 
         try:
             if dry_run:
-                with self._engine.db.transaction() as session:
+                with self._engine.uow.write() as uow:
+                    session = uow.session
                     moved = work(session)
                     session.rollback()
             else:

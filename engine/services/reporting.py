@@ -96,7 +96,8 @@ class ReportingService:
     def instances_per_week(self, weeks: int = 12) -> list[Week]:
         """Instances started and completed in each of the last `weeks` ISO weeks."""
         buckets = self.weeks(weeks)
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             started = self._count_per_week(session, Instance.started_at, buckets)
             completed = self._count_per_week(session, Instance.ended_at, buckets, Instance.status == "completed")
         for w, s, c in zip(buckets, started, completed, strict=True):
@@ -106,7 +107,8 @@ class ReportingService:
     def tasks_completed_per_week(self, weeks: int = 12) -> list[Week]:
         """Human tasks completed in each of the last `weeks` ISO weeks (task throughput)."""
         buckets = self.weeks(weeks)
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             completed = self._count_per_week(session, HumanTask.completed_at, buckets,
                                              HumanTask.status == "completed")
         for w, c in zip(buckets, completed, strict=True):
@@ -135,7 +137,8 @@ class ReportingService:
              .select_from(HumanTask).outerjoin(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
              .where(HumanTask.status == "open").group_by(forum, age))
         stats: dict[str | None, ForumTaskStats] = {}
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             for name, index, n, late, oldest in session.execute(q):
                 s = stats.setdefault(name, ForumTaskStats(name))
                 s.open += n

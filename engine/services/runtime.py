@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,9 +11,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, load_only
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..bpmn.event_definitions import AlmenSignalEventDefinition
 from ..calls import CallResolver
@@ -25,7 +21,6 @@ from ..errors import (
     InvalidStateError,
     MessageCorrelationError,
     NotFoundError,
-    OptimisticLockingError,
     StateNotStorable,
 )
 from ..execution import StepResult, advance, element_states, every_task
@@ -40,13 +35,6 @@ from . import monitoring, signals
 
 T = TypeVar("T")
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
-
-def is_transient(exc: OperationalError) -> bool:
-    """A database error that goes away when the transaction is repeated: SQLite busy/locked,
-    PostgreSQL serialization failure or deadlock."""
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return code in ("40001", "40P01") or "database is locked" in str(exc) or "database is busy" in str(exc)
-
 
 def check_data(data: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Variables given by a caller (form, API, CLI, message): names that scripts can use, values that
@@ -98,31 +86,19 @@ class RuntimeService:
         return inst
 
     def retrying(self, fn: Callable[[Session], T]) -> T:
-        """Run a unit of work, again when another writer changed the instance first or the database
-        was busy, until Limits.lock_wait_seconds have passed. Writers lock the instance row first (and SQLite
-        write transactions take the write lock at BEGIN), so a retry is the exception, not the rule."""
-        deadline = time.monotonic() + self._engine.limits.lock_wait_seconds
-        pause = 0.005
-        while True:
-            try:
-                with self._engine.db.transaction() as session:
-                    return fn(session)
-            except StateNotStorable as exc:
-                if exc.instance_id is not None:
-                    self._record_incident(exc.instance_id, exc.message)
-                raise
-            except (StaleDataError, OperationalError) as exc:
-                if isinstance(exc, OperationalError) and not is_transient(exc):
-                    raise
-                if time.monotonic() + pause > deadline:
-                    raise OptimisticLockingError("the case was changed by someone else at the same time, "
-                                                 "repeatedly; try again") from None
-            time.sleep(pause * (0.5 + random.random()))
-            pause = min(pause * 2, 0.25)
+        """Run `fn(session)` as one unit of work, repeated on conflicts (UnitOfWorkFactory.run). A step
+        whose state cannot be stored is rolled back and the case gets an incident instead."""
+        try:
+            return self._engine.uow.run(lambda uow: fn(uow.session))
+        except StateNotStorable as exc:
+            if exc.instance_id is not None:
+                self._record_incident(exc.instance_id, exc.message)
+            raise
 
     def _record_incident(self, instance_id: int, message: str) -> None:
         """Put a case in incident after its step was rolled back (the step's own state is lost)."""
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             inst = self.instance(session, instance_id, lock=True)
             if inst.status in ("completed", "terminated"):
                 return
@@ -136,7 +112,8 @@ class RuntimeService:
     def start(self, key: str, business_key: str | None = None, data: dict[str, Any] | None = None,
               user: str | None = None, version: int | None = None) -> InstanceView:
         data = check_data(data, self._engine.limits)
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             definition = self._engine.definitions.find(session, key, version)
             inst = self.start_in(session, definition, business_key, data, user)
             instance_id = inst.id
@@ -147,7 +124,8 @@ class RuntimeService:
         """Start from a submitted start form: the data is validated against the start event's
         camunda:formData first (field-level errors, nothing started)."""
         data = check_data(data, self._engine.limits)
-        with self._engine.db.transaction() as session:
+        with self._engine.uow.write() as uow:
+            session = uow.session
             definition = self._engine.definitions.find(session, key)
             try:
                 cleaned = validate_form(list(definition.start_form or []), data, locale)
@@ -278,7 +256,8 @@ class RuntimeService:
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             inst = self.instance(session, instance_id)
             tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
                                                             HumanTask.status == "open")
@@ -317,7 +296,8 @@ class RuntimeService:
     def step_counts(self, key: str, version: int | None = None) -> dict[str, int]:
         """{element id: running instances there} for a definition version (the latest by default): open
         human tasks, timer/message waits and incidents of active, incident and suspended instances."""
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return monitoring.step_counts(session, self._engine.definitions.find(session, key, version).id)
 
     def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
@@ -327,7 +307,8 @@ class RuntimeService:
              limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         if status is not None and status not in STATUSES:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             conditions = []
             if status:
                 conditions.append(Instance.status == status)

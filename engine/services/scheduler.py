@@ -63,9 +63,9 @@ class SchedulerService:
 
     def _fire_instances(self, limit: int) -> int:
         count = 0
-        db = self._engine.db
         while count < limit:
-            with db.transaction() as session:
+            with self._engine.uow.write() as uow:
+                session = uow.session
                 now = self._engine.clock.now()
                 inst = self._claim_next(session, select(Instance).where(
                     Instance.status == "active", Instance.next_due_at <= now).order_by(Instance.next_due_at))
@@ -92,9 +92,9 @@ class SchedulerService:
 
     def _start_timer_processes(self, limit: int) -> int:
         started = 0
-        db = self._engine.db
         while started < limit:
-            with db.transaction() as session:
+            with self._engine.uow.write() as uow:
+                session = uow.session
                 now = self._engine.clock.now()
                 definition = self._claim_next(session, select(Definition).where(
                     Definition.next_start_at <= now).order_by(Definition.next_start_at))
@@ -124,7 +124,8 @@ class SchedulerService:
 
         from ..models import Wait
 
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             now = self._engine.clock.now()
             rows = session.execute(select(Wait, Instance).join(Instance, Wait.instance_id == Instance.id)
                                    .where(Wait.kind == "timer", Wait.due_at <= now + timedelta(hours=within_hours),

@@ -60,7 +60,8 @@ class TaskService:
             raise InvalidInputError(f"sort must be one of {', '.join(TASK_SORTS)}")
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
                                           due_before, has_due, assigned)
             if conditions is None:
@@ -80,7 +81,8 @@ class TaskService:
               status: str = "open", *, process_key: str | None = None, overdue: bool = False,
               due_before: datetime | None = None, has_due: bool = False, assigned: str | None = None) -> int:
         """How many tasks query() with the same filters finds in all (for paging)."""
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
                                           due_before, has_due, assigned)
             if conditions is None:
@@ -132,7 +134,8 @@ class TaskService:
         return conditions
 
     def get(self, task_id: int) -> TaskView:
-        with self._engine.db.read() as session:
+        with self._engine.uow.read() as uow:
+            session = uow.session
             return TaskView.of(self._row(session, task_id))
 
     @staticmethod
