@@ -14,6 +14,7 @@ started even after newer ones are deployed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -48,10 +49,16 @@ def called_definition_ids(state: dict[str, Any]) -> set[int]:
 class CallResolver:
     """Finds called definitions in the caller's session (one per loaded or started instance)."""
 
-    def __init__(self, session: Session, codec: Any, definition: Definition) -> None:
+    def __init__(self, session: Session, codec: Any, definition: Definition | Callable[[], Definition]) -> None:
         self._session = session
         self._codec = codec
-        self._definition = definition
+        self._definition = definition  # or a function that loads it: most steps never need it
+
+    @property
+    def definition(self) -> Definition:
+        if callable(self._definition):
+            self._definition = self._definition()
+        return self._definition
 
     def spec_json(self, definition_id: int) -> str:
         spec_json = self._session.scalar(select(Definition.spec_json).where(Definition.id == definition_id))
@@ -74,7 +81,7 @@ class CallResolver:
             what = f"version {version} of process '{key}'"
         elif binding == "deployment":
             caller_id = definition_id_of(caller_spec_name)
-            caller = self._session.get(Definition, caller_id) if caller_id is not None else self._definition
+            caller = self._session.get(Definition, caller_id) if caller_id is not None else self.definition
             q = q.where(Definition.deployment_id <= caller.deployment_id).order_by(Definition.version.desc())
             what = f"process '{key}' deployed with '{caller.key}' version {caller.version}"
         else:

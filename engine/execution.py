@@ -242,6 +242,9 @@ class Projector:
         except StateNotStorable as exc:
             exc.instance_id = inst.id
             raise
+        uow = UnitOfWork.of(session)
+        if uow is not None:  # the next step of the case in this process continues with this workflow
+            uow.after_commit(lambda: self.codec.workflows.put(inst.id, inst.version, wf))
         inst.variables = snapshot_variables(wf)
         incident = (step.incident if step else None) or timer_incident(wf) or self._check_data(wf)
         if incident is None and wf.is_completed() and inst.status not in ("terminated",):

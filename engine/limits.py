@@ -39,6 +39,8 @@ class Limits:
     lock_wait_seconds: float = 20.0
     # Signals whose receivers throw signals again are followed this many levels deep (then an incident).
     max_signal_depth: int = 10
+    # How long another process's change to a user's role, forums or active flag may take to apply here.
+    identity_cache_seconds: float = 5.0
     # Timer-start processes started by one run_due call (the rest wait for the next call).
     max_timer_starts_per_run: int = 100
 

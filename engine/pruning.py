@@ -39,6 +39,8 @@ def prune(wf: Any) -> int:
     gone = [task_id for task_id in wf.subprocesses if _owner(wf, task_id) is None]
     for task_id in gone:
         del wf.subprocesses[task_id]
+    if gone:
+        wf._af_members = None  # engine/bpmn/scopes.py indexes the sub-workflows by scope
     return removed
 
 

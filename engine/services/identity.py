@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,9 +29,47 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    role: str
+    forums: tuple[str, ...]
+
+
+_MISS = object()
+
+
+class PrincipalCache:
+    """username -> Principal (or None: no such active user) for a few seconds; bounded."""
+
+    def __init__(self, seconds: float, size: int = 4096) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._items: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, username: str) -> Any:
+        with self._lock:
+            hit = self._items.get(username)
+        if hit is None or hit[0] < time.monotonic():
+            return _MISS
+        return hit[1]
+
+    def put(self, username: str, principal: Principal | None) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[username] = (time.monotonic() + self._seconds, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 class IdentityService:
     def __init__(self, engine: Any) -> None:
         self._engine = engine
+        self._principals = PrincipalCache(engine.limits.identity_cache_seconds)
 
     def _session(self, session: Session | None) -> Any:
         from contextlib import nullcontext
@@ -45,6 +86,7 @@ class IdentityService:
         if password is not None and len(password) < 8:
             raise InvalidInputError("password must be at least 8 characters")
         with self._engine.uow.write() as uow:
+            uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             if session.scalar(select(User).where(User.username == username)):
                 raise ConflictError(f"user '{username}' already exists")
@@ -61,6 +103,7 @@ class IdentityService:
     def update_user(self, username: str, *, role: str | None = None, active: bool | None = None,
                     name: str | None = None, password: str | None = None) -> dict[str, Any]:
         with self._engine.uow.write() as uow:
+            uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             user = self._user(session, username)
             if role is not None:
@@ -79,6 +122,7 @@ class IdentityService:
 
     def set_membership(self, username: str, forum: str, member: bool) -> None:
         with self._engine.uow.write() as uow:
+            uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             user = self._user(session, username)
             f = self._forums_by_name(session, [forum])[0]
@@ -113,20 +157,31 @@ class IdentityService:
             return [self._user_dict(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
     def exists(self, username: str, session: Session | None = None) -> bool:
-        with self._session(session) as s:
-            return s.scalar(select(User.id).where(User.username == username, User.active.is_(True))) is not None
+        return self.principal(username, session) is not None
 
     def is_admin(self, username: str | None, session: Session | None = None) -> bool:
-        if not username:
-            return False
-        with self._session(session) as s:
-            return s.scalar(select(User.role).where(User.username == username, User.active.is_(True))) == "admin"
+        principal = self.principal(username, session) if username else None
+        return principal is not None and principal.role == "admin"
 
     def forums_of(self, username: str, session: Session | None = None) -> list[str]:
+        principal = self.principal(username, session)
+        return list(principal.forums) if principal is not None else []
+
+    def principal(self, username: str, session: Session | None = None) -> Principal | None:
+        """An active user's role and forums, from a short-lived process-local cache (every task
+        operation asks; Limits.identity_cache_seconds bounds how long another process's change to
+        a user takes to apply here; this process's own changes apply at once)."""
+        hit = self._principals.get(username)
+        if hit is not _MISS:
+            return hit
         with self._session(session) as s:
-            return list(s.scalars(select(Forum.name).join(Membership, Membership.forum_id == Forum.id)
-                                  .join(User, User.id == Membership.user_id)
-                                  .where(User.username == username, User.active.is_(True))))
+            rows = s.execute(select(User.role, Forum.name).select_from(User)
+                             .outerjoin(Membership, Membership.user_id == User.id)
+                             .outerjoin(Forum, Forum.id == Membership.forum_id)
+                             .where(User.username == username, User.active.is_(True))).all()
+        found = Principal(username, rows[0][0], tuple(sorted(f for _, f in rows if f))) if rows else None
+        self._principals.put(username, found)
+        return found
 
     def _user(self, session: Session, username: str) -> User:
         user = session.scalar(select(User).where(User.username == username))

@@ -70,9 +70,19 @@ class RuntimeService:
 
     # -- shared plumbing used by the other services too -----------------------------------
     def load(self, session: Session, inst: Instance) -> BpmnWorkflow:
-        d = inst.definition
-        return self._engine.codec.load(inst.state_json, d.id, d.spec_json, self._engine.script_engine,
-                                       resolver=CallResolver(session, self._engine.codec, d))
+        """The case's workflow: the one its last step in this process left (WorkflowCache), or its
+        stored state restored against the definition's shared spec objects."""
+        codec = self._engine.codec
+        resolver = CallResolver(session, codec, lambda: inst.definition)
+        wf = codec.workflows.take(inst.id, inst.version) if inst.id is not None else None
+        if wf is not None:
+            wf.script_engine = self._engine.script_engine
+            wf.call_resolver = resolver
+            return wf
+        return codec.load(inst.state_json, inst.definition_id,
+                          lambda: session.scalar(select(Definition.spec_json)
+                                                 .where(Definition.id == inst.definition_id)),
+                          self._engine.script_engine, resolver=resolver)
 
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)
@@ -136,8 +146,9 @@ class RuntimeService:
 
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
-        wf = self._engine.codec.new_workflow(definition.spec_json, self._engine.script_engine,
-                                             resolver=CallResolver(session, self._engine.codec, definition))
+        wf = self._engine.codec.new_workflow(lambda: definition.spec_json, self._engine.script_engine,
+                                             resolver=CallResolver(session, self._engine.codec, definition),
+                                             definition_id=definition.id)
         start_task = wf.get_tasks(state=TaskState.READY)[0] if wf.get_tasks(state=TaskState.READY) else None
         if start_task is not None and data:
             start_task.set_data(**data)
