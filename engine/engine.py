@@ -5,8 +5,8 @@ from __future__ import annotations
 from .business_calendar import BusinessCalendar
 from .clock import Clock, SystemClock
 from .db import Database, database_url, upgrade
-from .execution import Projector
 from .limits import Limits
+from .projection import Projector
 from .scripting import RestrictedScriptEngine
 from .serialization import WorkflowCodec
 from .services.cleanup import CleanupService

@@ -53,10 +53,11 @@ class UnitOfWork:
     def of(session: Session) -> UnitOfWork | None:
         return session.info.get("uow")
 
-    def audit(self, instance_id: int | None, type_: str, *, user: str | None, element_id: str | None = None,
+    def audit(self, instance: Any, type_: str, *, user: str | None, element_id: str | None = None,
               task_id: int | None = None, details: dict[str, Any] | None = None) -> None:
-        """An audit event, written with the others of this unit just before it commits."""
-        self._audit.append({"instance_id": instance_id, "type": type_, "time": self.clock.now(), "user": user,
+        """An audit event, written with the others of this unit just before it commits. `instance` is
+        the case (or its id, or None); a case inserted later in the unit gets its id by then."""
+        self._audit.append({"instance_id": instance, "type": type_, "time": self.clock.now(), "user": user,
                             "element_id": element_id, "task_id": task_id, "details": details or {}})
 
     def after_commit(self, hook: Callable[[], None]) -> None:
@@ -68,6 +69,10 @@ class UnitOfWork:
     def flush(self) -> None:
         """Write what the unit collected (audit events), e.g. before reading them back."""
         if self._audit:
+            for row in self._audit:
+                ref = row["instance_id"]
+                if ref is not None and not isinstance(ref, int):
+                    row["instance_id"] = ref.id
             self.session.execute(insert(_AUDIT), self._audit)
             self._audit = []
 

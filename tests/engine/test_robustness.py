@@ -146,14 +146,14 @@ def test_state_that_cannot_be_stored_is_refused_by_the_codec():
 
 def test_a_parallel_gateway_that_feeds_itself_is_stopped(make_engine):
     """Every round doubles the tokens: the step budget ends it, long before memory or time run out."""
-    engine = make_engine(limits=Limits(max_engine_steps=500))
+    engine = make_engine(limits=Limits(max_engine_steps=200, max_step_seconds=120))
     text = doc("loop", start(), '<bpmn:exclusiveGateway id="merge"/>', '<bpmn:parallelGateway id="fork"/>',
                flow("start", "merge"), flow("merge", "fork"), flow("fork", "merge", id_="again1"),
                flow("fork", "merge", id_="again2"))
     engine.definitions.deploy([res(text)])
     inst = engine.runtime.start("loop")
     assert inst.status == "incident"
-    assert "more than 500 steps" in inst.incident["message"]
+    assert "more than 200 steps" in inst.incident["message"]
 
 
 def test_a_join_that_can_never_fire_is_an_incident_not_a_silent_stall(engine):
