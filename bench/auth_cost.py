@@ -10,6 +10,7 @@ each kind of credential, the kinds interleaved round by round; the server's CPU 
 /proc/<pid>/stat before and after each block. Then start + complete of a one-task process per
 kind of credential (instances per second, one client). Last, N clients with N different Basic
 users hit each server at once and the server's peak RSS (VmHWM) is reported.
+Also the engine calls alone, in-process: a token check, a cached and an uncached password check.
 Password hashing uses the production argon2 parameters. Not a test: it prints figures.
 """
 
@@ -186,6 +187,15 @@ def concurrent_peak(server: Server, users: list[str], per_client: int) -> tuple[
     return base, peak_rss_mb(server.proc.pid)
 
 
+def per_call(fn: object, n: int) -> float:
+    """CPU seconds per call of fn, in this process (the engine call alone, no HTTP)."""
+    fn()  # type: ignore[operator]
+    t0 = time.process_time()
+    for _ in range(n):
+        fn()  # type: ignore[operator]
+    return (time.process_time() - t0) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per block (cached kinds)")
@@ -208,8 +218,17 @@ def main() -> None:
         bpmn.write_text(PROCESS)
         eng.definitions.deploy([bpmn], user="bench0")
         bearer = None
+        in_process: list[tuple[str, float]] = []
         if hasattr(eng, "tokens"):
-            bearer = {"Authorization": "Bearer " + eng.tokens.create("bench0", "bench").token}
+            token = eng.tokens.create("bench0", "bench").token
+            bearer = {"Authorization": "Bearer " + token}
+            in_process = [
+                ("tokens.authenticate (Bearer)", per_call(lambda: eng.tokens.authenticate(token), 2000)),
+                ("identity.verify_password, cached", per_call(
+                    lambda: eng.identity.verify_password("bench0", PASSWORD, cached=True), 2000)),
+                ("identity.verify_password, argon2", per_call(
+                    lambda: eng.identity.verify_password("bench0", PASSWORD), 10)),
+            ]
         eng.dispose()
 
         uncached = Server(url, tmp, {"ALMENFLOW_LIMIT_CREDENTIAL_CACHE_SECONDS": "0.000001"})
@@ -251,6 +270,8 @@ def main() -> None:
     for kind, r in results.items():
         print(f"{kind:<30} {statistics.median(r['cpu']) * 1000:>16.2f} ms {statistics.median(r['wall']) * 1000:>10.2f} ms"
               f" {statistics.median(r['icpu']) * 1000:>10.1f} ms {1 / statistics.median(r['iwall']):>12.1f}")
+    for what, seconds in in_process:
+        print(f"in-process {what:<36} {seconds * 1e6:>10.0f} µs CPU per call")
     print(f"{len(users)} concurrent Basic clients (different users, 5 requests each): server RSS "
           f"argon2 every request {base_u:.0f} -> peak {peak_u:.0f} MB; credential cache {base_c:.0f} -> "
           f"peak {peak_c:.0f} MB")

@@ -171,10 +171,6 @@ class IdentityService:
             raise NotFoundError(f"no user '{username}'")
         return user
 
-    def user_data(self, session: Session, user: User) -> dict[str, Any]:
-        """A user row as the dict callers get (username, name, role, active, forums), in `session`."""
-        return self._user_dict(session, user)
-
     def _user_dict(self, session: Session, user: User) -> dict[str, Any]:
         return {"username": user.username, "name": user.name, "role": user.role, "active": user.active,
                 "forums": self.forums_of(user.username, session) if user.active else []}

@@ -55,11 +55,11 @@ def authenticate(public: bool = False) -> None:
     auth = request.authorization
     if auth is not None and auth.type == "bearer":
         try:
-            data = engine().tokens.authenticate((auth.token or "").strip())
+            token_user = engine().tokens.authenticate((auth.token or "").strip())
         except AuthenticationError as exc:
             raise ApiProblem(401, "invalid-token", f"The API token was refused: {exc.message}.", "Invalid token",
                              headers={"WWW-Authenticate": BEARER_REALM}) from None
-        _act_as(data, "bearer")
+        _act_as(token_user, "bearer")
         return
     if auth is not None and auth.type == "basic":
         username = (auth.username or "").strip().lower()
