@@ -48,7 +48,7 @@ class Engine:
         self.history = HistoryService(self)
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
-        self.tokens = TokenService(self.db, self.clock)
+        self.tokens = TokenService(self.uow, self.clock)
         self.reporting = ReportingService(self)
         self.cleanup = CleanupService(self)
         self.migration = MigrationService(self)

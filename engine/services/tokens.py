@@ -22,9 +22,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
-from ..db import Database
 from ..errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
-from ..models import ApiToken, AuditEvent, Forum, Membership, User
+from ..models import ApiToken, Forum, Membership, User
+from ..uow import UnitOfWork, UnitOfWorkFactory
 from ..views import _iso
 
 PREFIX = "af_"
@@ -91,8 +91,8 @@ class NewToken:
 
 
 class TokenService:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
         self._clock = clock
 
     # -- managing tokens ------------------------------------------------------------------------
@@ -104,7 +104,8 @@ class TokenService:
                                          or not 1 <= expires_days <= MAX_EXPIRY_DAYS):
             raise InvalidInputError(f"the expiry must be a whole number of days from 1 to {MAX_EXPIRY_DAYS}")
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._uow.write() as uow:
+            session = uow.session
             user = self._user(session, username)
             if not user.active:
                 raise InvalidInputError(f"user '{username}' is deactivated")
@@ -117,14 +118,15 @@ class TokenService:
                            expires_at=now + timedelta(days=expires_days) if expires_days else None)
             session.add(row)
             session.flush()
-            self._audit(session, "token_created", by, row, username)
+            self._audit(uow, "token_created", by, row, username)
             return NewToken(token, TokenView.of(row, username, now))
 
     def list(self, username: str | None = None) -> list[TokenView]:
         """One user's tokens (every user's when `username` is None), newest first; revoked and
         expired ones too, so their owner sees what happened to them."""
         now = self._clock.now()
-        with self._db.read() as session:
+        with self._uow.read() as uow:
+            session = uow.session
             q = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
             if username is not None:
                 q = q.where(User.id == self._user(session, username).id)
@@ -132,22 +134,22 @@ class TokenService:
             return [TokenView.of(row, owner, now) for row, owner in session.execute(q)]
 
     def get(self, token_id: int) -> TokenView:
-        with self._db.read() as session:
-            row, owner = self._token(session, token_id)
+        with self._uow.read() as uow:
+            row, owner = self._token(uow.session, token_id)
             return TokenView.of(row, owner, self._clock.now())
 
     def revoke(self, token_id: int, by: str | None = None, owner: str | None = None) -> TokenView:
         """Revoke a token at once. With `owner`, only that user's token: another's is 'not found'
         (a user learns nothing about tokens that are not theirs)."""
         now = self._clock.now()
-        with self._db.transaction() as session:
-            row, username = self._token(session, token_id)
+        with self._uow.write() as uow:
+            row, username = self._token(uow.session, token_id)
             if owner is not None and owner != username:
                 raise NotFoundError(f"no token {token_id}")
             if row.revoked_at is not None:
                 raise ConflictError(f"token {token_id} is already revoked")
             row.revoked_at, row.revoked_by = now, by
-            self._audit(session, "token_revoked", by, row, username)
+            self._audit(uow, "token_revoked", by, row, username)
             return TokenView.of(row, username, now)
 
     # -- authenticating -------------------------------------------------------------------------
@@ -159,7 +161,7 @@ class TokenService:
         if not token.startswith(PREFIX) or len(token) > _MAX_TOKEN_LENGTH:
             raise AuthenticationError("not an AlmenFlow API token")
         now = self._clock.now()
-        with self._db.engine.connect() as conn:
+        with self._uow.db.engine.connect() as conn:
             rows = conn.execute(_LOOKUP, {"token_hash": token_hash(token)}).all()
         if not rows:
             raise AuthenticationError("unknown token")
@@ -177,8 +179,8 @@ class TokenService:
 
     def _touch(self, token_id: int, now: datetime) -> None:
         try:
-            with self._db.transaction() as session:
-                session.execute(update(ApiToken).where(
+            with self._uow.write() as uow:
+                uow.session.execute(update(ApiToken).where(
                     ApiToken.id == token_id,
                     or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION),
                 ).values(last_used_at=now))
@@ -207,10 +209,10 @@ class TokenService:
             ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None),
             or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))) or 0
 
-    def _audit(self, session: Session, type_: str, by: str | None, row: ApiToken, owner: str) -> None:
-        session.add(AuditEvent(instance_id=None, type=type_, time=self._clock.now(), user=by,
-                               details={"token_id": row.id, "owner": owner, "name": row.name,
-                                        "expires_at": _iso(row.expires_at)}))
+    @staticmethod
+    def _audit(uow: UnitOfWork, type_: str, by: str | None, row: ApiToken, owner: str) -> None:
+        uow.audit(None, type_, user=by, details={"token_id": row.id, "owner": owner, "name": row.name,
+                                                 "expires_at": _iso(row.expires_at)})
 
 
 # The token lookup, built once: the token's row by the unique index on its hash, its user, and the

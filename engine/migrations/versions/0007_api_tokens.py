@@ -1,7 +1,7 @@
 """personal API tokens: SHA-256 of each token, its owner, name, expiry, last use and revocation
 
 Revision ID: 0007_api_tokens
-Revises: 0002_events
+Revises: 0009_case_projection
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import engine.models
 
 revision = '0007_api_tokens'
-down_revision = '0002_events'
+down_revision = '0009_case_projection'
 branch_labels = None
 depends_on = None
 
