@@ -13,7 +13,7 @@ _EXPORTS = {
     "Clock": ".clock", "FrozenClock": ".clock", "SystemClock": ".clock",
     "Engine": ".engine",
     "Limits": ".limits",
-    "ConflictError": ".errors", "DeploymentError": ".errors", "EngineError": ".errors",
+    "AuthenticationError": ".errors", "ConflictError": ".errors", "DeploymentError": ".errors", "EngineError": ".errors",
     "FormValidationError": ".errors", "InvalidInputError": ".errors", "InvalidStateError": ".errors",
     "MessageCorrelationError": ".errors", "NotFoundError": ".errors", "OptimisticLockingError": ".errors",
     "PermissionDeniedError": ".errors", "Problem": ".errors", "TaskAlreadyClaimedError": ".errors",
@@ -21,7 +21,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Clock", "ConflictError", "DeploymentError", "Engine", "EngineError", "FormValidationError", "FrozenClock",
+    "AuthenticationError", "Clock", "ConflictError", "DeploymentError", "Engine", "EngineError", "FormValidationError", "FrozenClock",
     "InvalidInputError", "InvalidStateError", "Limits", "MessageCorrelationError", "NotFoundError",
     "OptimisticLockingError", "PermissionDeniedError", "Problem", "SystemClock", "TaskAlreadyClaimedError",
     "TaskAlreadyCompletedError",
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .clock import Clock, FrozenClock, SystemClock
     from .engine import Engine
     from .errors import (
+        AuthenticationError,
         ConflictError,
         DeploymentError,
         EngineError,

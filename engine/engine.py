@@ -18,6 +18,7 @@ from .services.reporting import ReportingService
 from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
 from .services.tasks import TaskService
+from .services.tokens import TokenService
 from .uow import UnitOfWorkFactory
 
 
@@ -47,6 +48,7 @@ class Engine:
         self.history = HistoryService(self)
         self.scheduler = SchedulerService(self)
         self.identity = IdentityService(self)
+        self.tokens = TokenService(self.uow, self.clock)
         self.reporting = ReportingService(self)
         self.cleanup = CleanupService(self)
         self.migration = MigrationService(self)

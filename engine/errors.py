@@ -84,6 +84,12 @@ class PermissionDeniedError(EngineError):
     http_status = 403
 
 
+class AuthenticationError(EngineError):
+    """Credentials (e.g. an API token) that do not identify an active user: unknown, expired or revoked."""
+
+    http_status = 401
+
+
 class MessageCorrelationError(EngineError):
     """No (or, for a single-target correlation, more than one) instance waits for the message."""
 

@@ -43,6 +43,12 @@ class Limits:
     identity_cache_seconds: float = 5.0
     # Timer-start processes started by one run_due call (the rest wait for the next call).
     max_timer_starts_per_run: int = 100
+    # HTTP Basic: a successful password check is remembered this long (process-local, at most this many
+    # entries), so a script's requests do not each pay argon2; a password change takes effect at once.
+    credential_cache_seconds: float = 300.0
+    credential_cache_entries: int = 1000
+    # Argon2 checks run at once (each takes 64 MiB and ~0.1 s of CPU): more wait their turn.
+    password_hash_concurrency: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Limits:

@@ -236,6 +236,24 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
+class ApiToken(Base):
+    """A personal API token: only the SHA-256 of the token is kept, so a database leak reveals none."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256: the lookup key
+    hint: Mapped[str] = mapped_column(String(16))  # the token's first characters, to tell tokens apart
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    user: Mapped[User] = relationship()
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("user_id", "forum_id", name="uq_membership"),)

@@ -68,9 +68,9 @@ def create_app(engine: Engine | None = None, config: dict[str, Any] | None = Non
 
 def _register_blueprints(app: Flask) -> None:
     from .api import init_app as init_api
-    from .views import admin, forums, home, instances, processes, start, tasks
+    from .views import account, admin, forums, home, instances, processes, start, tasks
 
-    for module in (home, tasks, instances, processes, admin, forums, start):
+    for module in (home, tasks, instances, processes, admin, forums, start, account):
         app.register_blueprint(module.bp)
     init_api(app)
 

@@ -464,6 +464,51 @@ def user_list(ctx: Context, as_json: bool) -> None:
         f"{u['username']:<16} {u['role']:<7} {', '.join(u['forums'])}" for u in us))
 
 
+@cli.group()
+def token() -> None:
+    """Personal API tokens (Authorization: Bearer) for scripts that call /api."""
+
+
+def _token_text(t: dict) -> str:
+    expires = (t["expires_at"] or "never")[:10]
+    used = (t["last_used_at"] or "never")[:19]
+    return (f"{t['id']:>5} {t['username']:<16} {t['status']:<8} {t['hint']}...  expires {expires:<10} "
+            f"last used {used:<19} {t['name']}")
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires", default=None, metavar="DAYS", help="Days until it expires (default: never).")
+@db_command
+def token_create(ctx: Context, username: str, name: str, expires: str | None, as_json: bool) -> None:
+    """Create an API token for USERNAME and print it (shown this once; only its hash is stored)."""
+    days = whole_number(expires, "--expires") if expires is not None else None
+    created = ctx.engine.tokens.create(username, name, days)
+    emit(created.to_dict(), as_json, lambda t: (
+        f"{t['token']}\ntoken {t['id']} for {t['username']} ({t['name']}), expires "
+        f"{(t['expires_at'] or 'never')[:10]}; it is not shown again"))
+
+
+@token.command("list")
+@click.argument("username")
+@db_command
+def token_list(ctx: Context, username: str, as_json: bool) -> None:
+    """List USERNAME's API tokens (never the tokens themselves)."""
+    rows = [t.to_dict() for t in ctx.engine.tokens.list(username)]
+    emit(rows, as_json, lambda ts: "\n".join(_token_text(t) for t in ts) or f"{username} has no API tokens")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.option("--user", default=None, help="Who revokes (recorded in the audit trail).")
+@db_command
+def token_revoke(ctx: Context, token_id: str, user: str | None, as_json: bool) -> None:
+    """Revoke API token TOKEN_ID (the id `token list` shows): it stops working at once."""
+    view = ctx.engine.tokens.revoke(whole_number(token_id, "the token id"), by=user)
+    emit(view.to_dict(), as_json, lambda t: f"token {t['id']} of {t['username']} ({t['name']}) revoked")
+
+
 @cli.command("forums")
 @db_command
 def forums_cmd(ctx: Context, as_json: bool) -> None:

@@ -40,7 +40,8 @@ def event_labels() -> dict[str, str]:
         "message_received": _("Besked modtaget"), "incident": _("Fejl i sagen"),
         "signal_received": _("Signal modtaget"), "signal_sent": _("Signal sendt"),
         "retried": _("Forsøgt igen"), "suspended": _("Sat på pause"), "resumed": _("Genoptaget"),
-        "terminated": _("Afbrudt"),
+        "terminated": _("Afbrudt"), "token_created": _("API-nøgle oprettet"),
+        "token_revoked": _("API-nøgle tilbagekaldt"),
     }
 
 

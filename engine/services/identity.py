@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..credential_cache import CredentialCache
 from ..errors import ConflictError, InvalidInputError, NotFoundError
 from ..models import Forum, HousingOrganisation, Membership, User
 
@@ -70,6 +71,15 @@ class IdentityService:
     def __init__(self, engine: Any) -> None:
         self._engine = engine
         self._principals = PrincipalCache(engine.limits.identity_cache_seconds)
+        limits = engine.limits
+        # HTTP Basic's successful checks (verify_password(cached=True)); see engine/credential_cache.py.
+        self.credentials = CredentialCache(limits.credential_cache_seconds, limits.credential_cache_entries)
+        # Each argon2 call takes 64 MiB: bound how many run at once, so N clients do not cost N x 64 MiB.
+        self._hash_slots = threading.BoundedSemaphore(limits.password_hash_concurrency)
+
+    def _hash(self, password: str) -> str:
+        with self._hash_slots:
+            return hash_password(password)
 
     def _session(self, session: Session | None) -> Any:
         from contextlib import nullcontext
@@ -85,14 +95,14 @@ class IdentityService:
             raise InvalidInputError(f"role must be one of {', '.join(ROLES)}")
         if password is not None and len(password) < 8:
             raise InvalidInputError("password must be at least 8 characters")
+        password_hash = self._hash(password) if password else None  # argon2 before the write lock, not in it
         with self._engine.uow.write() as uow:
             uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             if session.scalar(select(User).where(User.username == username)):
                 raise ConflictError(f"user '{username}' already exists")
             forum_rows = self._forums_by_name(session, forums or [])
-            user = User(username=username, name=name or username, role=role,
-                        password_hash=hash_password(password) if password else None,
+            user = User(username=username, name=name or username, role=role, password_hash=password_hash,
                         created_at=self._engine.clock.now())
             session.add(user)
             session.flush()
@@ -102,6 +112,9 @@ class IdentityService:
 
     def update_user(self, username: str, *, role: str | None = None, active: bool | None = None,
                     name: str | None = None, password: str | None = None) -> dict[str, Any]:
+        if password is not None and len(password) < 8:
+            raise InvalidInputError("password must be at least 8 characters")
+        password_hash = self._hash(password) if password is not None else None  # before the write lock
         with self._engine.uow.write() as uow:
             uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
@@ -114,10 +127,11 @@ class IdentityService:
                 user.active = active
             if name is not None:
                 user.name = name
-            if password is not None:
-                if len(password) < 8:
-                    raise InvalidInputError("password must be at least 8 characters")
-                user.password_hash = hash_password(password)
+            if password_hash is not None:
+                user.password_hash = password_hash
+            if role is not None or active is not None or password is not None:
+                # Other processes: their cached checks miss on the new hash, and expire with the TTL.
+                uow.after_commit(lambda: self.credentials.invalidate(username))
             return self._user_dict(session, user)
 
     def set_membership(self, username: str, forum: str, member: bool) -> None:
@@ -133,18 +147,40 @@ class IdentityService:
             elif not member and existing is not None:
                 session.delete(existing)
 
-    def verify_password(self, username: str, password: str) -> dict[str, Any] | None:
+    def verify_password(self, username: str, password: str, *, cached: bool = False) -> dict[str, Any] | None:
+        """The active user's data when the password is right, else None.
+
+        cached=True (the API's HTTP Basic): a check that succeeded within the last few minutes for the
+        same username, password and stored hash is not repeated (self.credentials), so only the first
+        request of a script pays argon2. The user's row is read either way: role, forums and the active
+        flag are always current, and a changed password misses the cache at once."""
         with self._engine.uow.read() as uow:
             session = uow.session
-            user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-            if user is None or not user.password_hash:
+            user = self._active_user(session, username)
+            stored = user.password_hash if user is not None else None
+            if user is not None and stored and cached and self.credentials.matches(username, password, stored):
+                return self._user_dict(session, user)
+        # argon2 runs outside any database session: a slow check holds no connection.
+        with self._hash_slots:
+            if not stored:
                 _hasher.hash("timing-equaliser")  # same cost whether or not the user exists
                 return None
             try:
-                _hasher.verify(user.password_hash, password)
+                _hasher.verify(stored, password)
             except (VerificationError, InvalidHashError):
                 return None
+        with self._engine.uow.read() as uow:
+            session = uow.session
+            user = self._active_user(session, username)
+            if user is None or user.password_hash != stored:  # changed while we were checking
+                return None
+            if cached:
+                self.credentials.remember(username, password, stored)
             return self._user_dict(session, user)
+
+    @staticmethod
+    def _active_user(session: Session, username: str) -> User | None:
+        return session.scalar(select(User).where(User.username == username, User.active.is_(True)))
 
     def get_user(self, username: str) -> dict[str, Any]:
         with self._engine.uow.read() as uow:

@@ -53,6 +53,8 @@ PAGES = [
     ("instance-page", ADMIN, lambda live: f"/instances/{instance_id(live, 'FI-2027-004')}", 200),
     ("admin-dashboard", ADMIN, "/admin", 200),
     ("admin-users", ADMIN, "/admin/users", 200),
+    ("account-tokens", MEMBER, "/account/tokens", 200),
+    ("admin-tokens", ADMIN, "/admin/tokens", 200),
     ("processes", OWNER, "/processes", 200),
     ("process-page", OWNER, "/processes/henvendelse", 200),
     ("modeler", OWNER, "/processes/henvendelse/edit", 200),
@@ -131,6 +133,34 @@ def test_admin_users_after_a_failed_submit(page, live, shot) -> None:
     shot(page, "failed-submit")
     assert_accessible(page, "/admin/users after a failed submit")
     assert len(live.engine.identity.users()) == users
+
+
+def test_api_token_page_with_a_new_token_and_after_a_failed_submit(page, live, shot) -> None:
+    """The panel that shows a new token once, the token table, and the field error of a refused form."""
+    before = len(live.engine.tokens.list(MEMBER[0]))
+    login(page, *MEMBER)
+    visit(page, "/account/tokens")
+    page.fill("#token-name", "Rapport-script")
+    submit(page, "Opret API-nøgle", 200)
+    assert page.locator("#new-token").input_value().startswith("af_")
+    shot(page, "new-token")
+    assert_accessible(page, "/account/tokens with a new token")
+    page.fill("#token-name", "   ")  # passes the browser's `required`, refused by the server
+    submit(page, "Opret API-nøgle", 400)
+    assert page.locator("#token-name-error").is_visible()
+    shot(page, "failed-submit")
+    assert_accessible(page, "/account/tokens after a failed submit")
+    assert len(live.engine.tokens.list(MEMBER[0])) == before + 1
+
+
+def test_admin_token_page_with_tokens(page, live, shot) -> None:
+    made = live.engine.tokens.create(OWNER[0], "Eksport", expires_days=30)
+    live.engine.tokens.revoke(live.engine.tokens.create(OWNER[0], "Gammel").view.id, by=ADMIN[0])
+    login(page, *ADMIN)
+    visit(page, "/admin/tokens")
+    assert page.locator(f"#token-{made.view.id}").is_visible()
+    shot(page, "tokens")
+    assert_accessible(page, "/admin/tokens with tokens")
 
 
 def test_modeler_with_a_selected_task_and_validation_problems(page, live, shot) -> None:

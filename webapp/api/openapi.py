@@ -19,7 +19,7 @@ from .schemas import ProblemSchema
 RULE_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 TITLE = "AlmenFlow API"
 VERSION = "1.0"
-ERROR_TEXT = {400: "Invalid request", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
+ERROR_TEXT = {400: "Invalid request", 401: "Not authenticated, or the API token was refused", 403: "Not allowed", 404: "Not found",
               409: "Conflict with the current state", 413: "Upload too large", 422: "Validation failed",
               429: "Too many failed logins"}
 
@@ -181,17 +181,25 @@ def document(server_url: str = "/") -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": TITLE, "version": VERSION,
                  "description": "AlmenFlow's process engine over HTTP: definitions, cases, tasks and messages. "
-                                "Authenticate with the browser's login session (send the CSRF token in "
-                                "X-CSRFToken on POST) or with HTTP Basic (username and password). Errors are "
-                                "application/problem+json (RFC 9457)."},
+                                "Scripts authenticate with a personal API token (Authorization: Bearer af_..., "
+                                "made on the page Account > API tokens or with `almenflow token create`) or "
+                                "with HTTP Basic (username and password; checked once, then remembered for a "
+                                "few minutes). A browser uses its login session and sends the CSRF token in "
+                                "X-CSRFToken on POST. Errors are application/problem+json (RFC 9457)."},
         "servers": [{"url": server_url}],
-        "security": [{"basic": []}, {"session": []}],
+        "security": [{"bearer": []}, {"basic": []}, {"session": []}],
         "paths": paths,
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
-                "basic": {"type": "http", "scheme": "basic"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "af_ + 43 URL-safe characters",
+                           "description": "A personal API token. It acts with its user's role and forums; an "
+                                          "unknown, expired or revoked token, or one whose user is deactivated, "
+                                          "is refused with 401."},
+                "basic": {"type": "http", "scheme": "basic",
+                          "description": "Username and password (rate-limited like the login form)."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "The web app's login session; POST needs the X-CSRFToken header."},
             },
         },
     }

@@ -1,4 +1,5 @@
-"""Administration: the monitoring dashboard and users (roles, activation, forum membership)."""
+"""Administration: the monitoring dashboard, users (roles, activation, forum membership) and every
+user's API tokens."""
 
 from __future__ import annotations
 
@@ -153,3 +154,27 @@ def set_membership(username: str) -> Any:
     flash(_("%(user)s er nu medlem af %(forum)s.", user=username, forum=forum) if member
           else _("%(user)s er ikke længere medlem af %(forum)s.", user=username, forum=forum), "success")
     return redirect(url_for("admin.users") + f"#user-{username}")
+
+
+@bp.route("/tokens")
+@admin_required
+def tokens() -> Any:
+    """Every user's API tokens (or one user's, with ?user=), to see what is in use and revoke any."""
+    eng = engine()
+    user = request.args.get("user", "").strip() or None
+    if user is not None:
+        eng.identity.get_user(user)  # NotFoundError (404) for a user that does not exist
+    return render_template("admin/tokens.html", tokens=eng.tokens.list(user), user=user)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@admin_required
+def revoke_token(token_id: int) -> Any:
+    try:
+        view = engine().tokens.revoke(token_id, by=current_user.username)
+    except ConflictError:
+        flash(_("Nøglen var allerede tilbagekaldt."), "info")
+    else:
+        flash(_("Nøglen %(name)s (%(user)s) er tilbagekaldt.", user=view.username, name=view.name), "success")
+    user = request.form.get("user", "").strip()
+    return redirect(url_for("admin.tokens", user=user) if user else url_for("admin.tokens"))
