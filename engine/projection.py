@@ -82,6 +82,7 @@ class Projector:
     def persist(self, session: Session, inst: Instance, wf: BpmnWorkflow, *, user: str | None,
                 step: StepResult | None = None) -> None:
         now = self.clock.now()
+        is_new = inst.id is None
         for element in (step.fired_timers if step else []) + newly_fired_timers(wf):
             self.audit(session, inst, "timer_fired", user=None, element_id=element)
         thrown = wf.get_events()  # messages nothing in this instance caught: for other instances
@@ -116,7 +117,7 @@ class Projector:
                        details={"message": inst.incident_message})
         waits = self._waits(inst, wf, now)
         waits_key = hashlib.sha1(json.dumps(waits, default=str).encode()).hexdigest()
-        waits_changed = waits_key != inst.waits_key
+        waits_changed = waits_key != inst.waits_key and not (is_new and not waits)
         inst.waits_key = waits_key
         inst.next_due_at = min((w["due_at"] for w in waits if w["due_at"] is not None), default=None)
         open_tasks = {k: v for k, v in (inst.open_tasks or {}).items() if k not in plan.cancel}
@@ -126,7 +127,8 @@ class Projector:
         session.flush()  # the case row: inserted, or updated against the version it was read at
         self._write_tasks(session, inst, plan, now, user)
         if waits_changed:
-            session.execute(delete(_WAITS).where(_WAITS.c.instance_id == inst.id))
+            if not is_new:
+                session.execute(delete(_WAITS).where(_WAITS.c.instance_id == inst.id))
             if waits:
                 session.execute(insert(_WAITS), [dict(w, instance_id=inst.id) for w in waits])
         uow = UnitOfWork.of(session)

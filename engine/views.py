@@ -66,12 +66,14 @@ class TaskView:
     priority: int | None = None
 
     @classmethod
-    def of(cls, t: HumanTask, inst: Instance | None = None) -> TaskView:
+    def of(cls, t: HumanTask, inst: Instance | None = None, definition: Any = None) -> TaskView:
+        """`definition`: anything with key and name (the definition's header), else inst.definition."""
         inst = inst or t.instance
+        d = definition if definition is not None else (inst.definition if inst else None)
         return cls(t.id, t.name, t.element_id, t.forum, list(t.candidate_groups or []), t.instance_id,
                    t.assignee, _iso(t.due_at), _iso(t.created_at) or "", list(t.fields or []), t.status,
                    t.documentation, t.completed_by, _iso(t.completed_at),
-                   inst.definition.key if inst else None, inst.definition.name if inst else None,
+                   d.key if d is not None else None, d.name if d is not None else None,
                    inst.business_key if inst else None, list(t.candidate_users or []), _iso(t.follow_up_at),
                    t.priority)
 

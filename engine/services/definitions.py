@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..bpmn.subprocesses import called_elements
 from ..diagram_diff import DiagramDiff, diff_documents
@@ -39,9 +40,18 @@ def collect_resources(paths: Iterable[str | Path]) -> list[Resource]:
     return resources
 
 
+@dataclass(frozen=True)
+class DefinitionHeader:
+    id: int
+    key: str
+    version: int
+    name: str
+
+
 class DefinitionService:
     def __init__(self, engine: Any) -> None:
         self._engine = engine
+        self._headers: dict[int, DefinitionHeader] = {}
 
     # -- validation and deployment -------------------------------------------------------------
     def validate(self, resources: list[Resource]) -> list[Problem]:
@@ -221,8 +231,20 @@ class DefinitionService:
             session = uow.session
             return DefinitionInfo.of(self.find(session, key, version))
 
+    def header(self, session: Session, definition_id: int) -> DefinitionHeader:
+        """Key, version and name of a definition: immutable, so cached for the process's lifetime."""
+        hit = self._headers.get(definition_id)
+        if hit is None:
+            row = session.execute(select(Definition.key, Definition.version, Definition.name)
+                                  .where(Definition.id == definition_id)).one_or_none()
+            if row is None:
+                raise NotFoundError(f"no process definition {definition_id}")
+            hit = self._headers[definition_id] = DefinitionHeader(definition_id, *row)
+        return hit
+
     def find(self, session: Session, key: str, version: int | None = None) -> Definition:
-        q = select(Definition).where(Definition.key == key)
+        """The definition, without its spec JSON (loaded only where no cached spec serves)."""
+        q = select(Definition).where(Definition.key == key).options(defer(Definition.spec_json))
         q = q.where(Definition.version == version) if version else q.order_by(Definition.version.desc())
         d = session.scalar(q.limit(1))
         if d is None:

@@ -153,10 +153,11 @@ class RuntimeService:
         if start_task is not None and data:
             start_task.set_data(**data)
         now = self._engine.clock.now()
+        # Inserted by persist with its state, in one statement; the audit events get its id then.
         inst = Instance(definition=definition, business_key=business_key, status="active", state_json="{}",
-                        variables={}, started_at=now, started_by=user, parent_instance_id=parent_id)
+                        variables={}, started_at=now, started_by=user, parent_instance_id=parent_id,
+                        open_tasks={})
         session.add(inst)
-        session.flush()
         self._engine.projector.audit(session, inst, "started", user=user,
                                      details={"data": data, "version": definition.version})
         step = advance(wf)

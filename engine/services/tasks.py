@@ -136,7 +136,7 @@ class TaskService:
     def get(self, task_id: int) -> TaskView:
         with self._engine.uow.read() as uow:
             session = uow.session
-            return TaskView.of(self._row(session, task_id))
+            return self._view(session, self._row(session, task_id))
 
     @staticmethod
     def _row(session: Session, task_id: int) -> HumanTask:
@@ -146,12 +146,21 @@ class TaskService:
         return row
 
     def _locked_row(self, session: Session, task_id: int) -> HumanTask:
-        """The task, read after its case's row is locked: every writer to a case locks the case first,
-        so concurrent completions of one case's tasks take turns instead of failing."""
-        row = self._row(session, task_id)
-        self._engine.runtime.instance(session, row.instance_id, lock=True)
-        session.refresh(row)
+        """The task and its case in one statement, the case locked: every writer to a case locks it
+        first, so concurrent completions of one case's tasks take turns instead of failing. (On
+        PostgreSQL both rows are locked, so both are read as the previous holder committed them;
+        SQLite's write transactions are serialised at BEGIN IMMEDIATE.)"""
+        q = (select(HumanTask).join(HumanTask.instance).options(contains_eager(HumanTask.instance))
+             .where(HumanTask.id == task_id))
+        if self._engine.db.is_postgres:
+            q = q.with_for_update(of=[HumanTask, Instance]).execution_options(populate_existing=True)
+        row = session.scalar(q)
+        if row is None:
+            raise NotFoundError(f"no task {task_id}")
         return row
+
+    def _view(self, session: Session, row: HumanTask) -> TaskView:
+        return TaskView.of(row, definition=self._engine.definitions.header(session, row.instance.definition_id))
 
     def may_act(self, task: HumanTask | TaskView, user: str, session: Session | None = None) -> bool:
         """A member of one of the task's forums, its assignee, or an administrator."""
@@ -194,7 +203,7 @@ class TaskService:
             row.assignee = user
             self._engine.projector.audit(session, row.instance, "claimed", user=user, element_id=row.element_id,
                                          task_id=row.id, details={"name": row.name})
-            return TaskView.of(row)
+            return self._view(session, row)
         return self._engine.runtime.retrying(work)
 
     def unclaim(self, task_id: int, user: str) -> TaskView:
@@ -207,7 +216,7 @@ class TaskService:
             row.assignee = None
             self._engine.projector.audit(session, row.instance, "unclaimed", user=user,
                                          element_id=row.element_id, task_id=row.id, details={"name": row.name})
-            return TaskView.of(row)
+            return self._view(session, row)
         return self._engine.runtime.retrying(work)
 
     def assign(self, task_id: int, assignee: str | None, by: str) -> TaskView:
@@ -224,7 +233,7 @@ class TaskService:
             row.assignee = assignee
             self._engine.projector.audit(session, row.instance, "assigned", user=by, element_id=row.element_id,
                                          task_id=row.id, details={"assignee": assignee, "name": row.name})
-            return TaskView.of(row)
+            return self._view(session, row)
         return self._engine.runtime.retrying(work)
 
     # -- complete ---------------------------------------------------------------------------
@@ -258,11 +267,13 @@ class TaskService:
             row.completed_by = user
             if row.assignee is None:
                 row.assignee = user
+            if inst.open_tasks is not None:  # closed here, not by the projector
+                inst.open_tasks = {k: v for k, v in inst.open_tasks.items() if k != row.spiff_task_id}
             self._engine.projector.audit(session, inst, "task_completed", user=user, element_id=row.element_id,
                                          task_id=row.id, details={"data": cleaned, "name": row.name})
             step = advance(wf)
             self._engine.projector.persist(session, inst, wf, user=user, step=step)
-            return TaskView.of(row)
+            return self._view(session, row)
 
         return self._engine.runtime.retrying(work)
 
