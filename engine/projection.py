@@ -53,7 +53,9 @@ _TASKS = HumanTask.__table__
 _CANDIDATES = TaskCandidate.__table__
 _CANDIDATE_USERS = TaskCandidateUser.__table__
 _WAITS = Wait.__table__
-_INSERT_TASKS = insert(_TASKS).returning(_TASKS.c.id, sort_by_parameter_order=True)
+# RETURNING the spiff id too: rows come back in any order, but in one statement (SQLite returns rows
+# in parameter order only one row per statement).
+_INSERT_TASKS = insert(_TASKS).returning(_TASKS.c.spiff_task_id, _TASKS.c.id)
 _CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.spiff_task_id.in_(bindparam("spiff_ids", expanding=True)),
                                       _TASKS.c.status == "open")
                  .values(status="cancelled", completed_at=bindparam("now"))
@@ -134,6 +136,7 @@ class Projector:
         uow = UnitOfWork.of(session)
         if uow is not None:  # the next step of the case in this process continues with this workflow
             uow.after_commit(lambda: self.codec.workflows.put(inst.id, inst.version, wf))
+            uow.written_waits[inst.id] = waits
         if thrown and self.dispatcher is not None:
             self.dispatcher(session, inst, thrown, user)
 
@@ -228,7 +231,11 @@ class Projector:
         if not plan.new:
             return
         values = [self._task_values(inst, task, assignment, now) for task, assignment in plan.new]
-        ids = session.scalars(_INSERT_TASKS, values).all()
+        by_spiff_id = dict(session.execute(_INSERT_TASKS, values).all())
+        ids = [by_spiff_id[row["spiff_task_id"]] for row in values]
+        uow = UnitOfWork.of(session)
+        if uow is not None:
+            uow.written_tasks.extend(dict(row, id=row_id) for row_id, row in zip(ids, values, strict=True))
         candidates = [{"task_id": row_id, "forum": forum} for row_id, row in zip(ids, values, strict=True)
                       for forum in dict.fromkeys(row["candidate_groups"])]
         if candidates:

@@ -47,6 +47,9 @@ class UnitOfWork:
         self._audit: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
+        # What the unit wrote, for the views a use case returns without reading it back:
+        self.written_tasks: list[dict[str, Any]] = []  # human task rows created, with their ids
+        self.written_waits: dict[int, list[dict[str, Any]]] = {}  # case id -> its waits rows
         session.info["uow"] = self
 
     @staticmethod

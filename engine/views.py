@@ -133,6 +133,27 @@ class InstanceView:
         return d
 
 
+def instance_view(inst: Instance, definition: Any, tasks: list[TaskView], history: list[AuditView],
+                  waits: list[WaitView], elements: tuple[set[str], set[str]] | None = None) -> InstanceView:
+    """A case as callers see it, from its row (and its stored diagram projection, or `elements`:
+    completed and active element ids) and the parts given."""
+    incident = None
+    if inst.status == "incident":
+        incident = {"message": inst.incident_message, "element_id": inst.incident_element_id,
+                    "time": _iso(inst.incident_at)}
+    completed, active = elements or (set(inst.completed_elements or []), set(inst.active_elements or []))
+    active = set(active)
+    if inst.incident_element_id:
+        active.add(inst.incident_element_id)
+    return InstanceView(
+        id=inst.id, status=inst.status,
+        definition={"key": definition.key, "version": definition.version, "name": definition.name},
+        business_key=inst.business_key, data=dict(inst.variables or {}),
+        started_at=_iso(inst.started_at), started_by=inst.started_by, ended_at=_iso(inst.ended_at),
+        next_due=_iso(inst.next_due_at), incident=incident, tasks=tasks, history=history, waits=waits,
+        completed_elements=sorted(set(completed) - active), active_elements=sorted(active))
+
+
 def instance_summary(inst: Instance) -> dict[str, Any]:
     return {
         "id": inst.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from marshmallow import ValidationError
@@ -30,7 +31,8 @@ from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate,
 from ..parsing import AlmenMessageEventDefinition, public_id
 from ..sandbox.values import DataError, check_variables
 from ..timers import clear_failures
-from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary
+from ..uow import UnitOfWork
+from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary, instance_view
 from . import monitoring, signals
 
 T = TypeVar("T")
@@ -126,8 +128,8 @@ class RuntimeService:
             session = uow.session
             definition = self._engine.definitions.find(session, key, version)
             inst = self.start_in(session, definition, business_key, data, user)
-            instance_id = inst.id
-        return self.get(instance_id)
+            history = self._history(uow, inst)
+        return self._started_view(uow, inst, definition, history)
 
     def start_with_form(self, key: str, data: dict[str, Any] | None, user: str | None,
                         business_key: str | None = None, locale: str = "da") -> InstanceView:
@@ -141,8 +143,26 @@ class RuntimeService:
                 cleaned = validate_form(list(definition.start_form or []), data, locale)
             except ValidationError as exc:
                 raise FormValidationError(exc.normalized_messages()) from None
-            instance_id = self.start_in(session, definition, business_key, cleaned, user).id
-        return self.get(instance_id)
+            inst = self.start_in(session, definition, business_key, cleaned, user)
+            history = self._history(uow, inst)
+        return self._started_view(uow, inst, definition, history)
+
+    @staticmethod
+    def _history(uow: UnitOfWork, inst: Instance) -> list[AuditView]:
+        uow.flush()
+        return [AuditView.of(e) for e in uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == inst.id).order_by(AuditEvent.id))]
+
+    @staticmethod
+    def _started_view(uow: UnitOfWork, inst: Instance, definition: Definition,
+                      history: list[AuditView]) -> InstanceView:
+        """The view of a case started in `uow` (committed), from what the unit wrote: everything the
+        case has is from that unit, so only its audit trail is read back."""
+        tasks = [TaskView.of(SimpleNamespace(**row), inst, definition) for row in uow.written_tasks
+                 if row["instance_id"] == inst.id]
+        waits = [WaitView(w["kind"], w["element_id"], w["name"], _iso(w["due_at"]))
+                 for w in uow.written_waits.get(inst.id, [])]
+        return instance_view(inst, definition, tasks, history, waits)
 
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
@@ -277,33 +297,13 @@ class RuntimeService:
             events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst.id)
                                      .order_by(AuditEvent.id)).all() if history else []
             waits = session.scalars(select(Wait).where(Wait.instance_id == inst.id)).all()
-            completed, active = self._element_states(session, inst)
-            incident = None
-            if inst.status == "incident":
-                incident = {"message": inst.incident_message, "element_id": inst.incident_element_id,
-                            "time": _iso(inst.incident_at)}
-            d = inst.definition
-            return InstanceView(
-                id=inst.id, status=inst.status,
-                definition={"key": d.key, "version": d.version, "name": d.name},
-                business_key=inst.business_key, data=dict(inst.variables or {}),
-                started_at=_iso(inst.started_at), started_by=inst.started_by, ended_at=_iso(inst.ended_at),
-                next_due=_iso(inst.next_due_at), incident=incident,
-                tasks=[TaskView.of(t, inst) for t in tasks],
-                history=[AuditView.of(e) for e in events],
-                waits=[WaitView(w.kind, w.element_id, w.name, _iso(w.due_at)) for w in waits],
-                completed_elements=completed, active_elements=active)
-
-    def _element_states(self, session: Session, inst: Instance) -> tuple[list[str], list[str]]:
-        """BPMN ids of the steps done and the steps now active, for marking the diagram: the
-        projection every step stores (a case saved before it existed is read from its state)."""
-        if inst.completed_elements is not None and inst.active_elements is not None:
-            completed, active = set(inst.completed_elements), set(inst.active_elements)
-        else:
-            completed, active = element_states(self.load(session, inst))
-        if inst.incident_element_id:
-            active.add(inst.incident_element_id)
-        return sorted(completed - active), sorted(active)
+            elements = None
+            if inst.completed_elements is None or inst.active_elements is None:  # saved before the projection
+                elements = element_states(self.load(session, inst))
+            header = self._engine.definitions.header(session, inst.definition_id)
+            return instance_view(inst, header, [TaskView.of(t, inst, header) for t in tasks],
+                                 [AuditView.of(e) for e in events],
+                                 [WaitView(w.kind, w.element_id, w.name, _iso(w.due_at)) for w in waits], elements)
 
     def step_counts(self, key: str, version: int | None = None) -> dict[str, int]:
         """{element id: running instances there} for a definition version (the latest by default): open
