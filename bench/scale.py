@@ -2,7 +2,7 @@
 100,000 cases (~10 audit events each, so ~1,000,000 at the large size), on embedded SQLite.
 
 HOOK (the "queries" part of issue 7): when bench/dataset.py and bench/queries.py exist, their data
-generator and query benchmarks are used (see `_from_queries_helper`); until then this module's own
+generator and page reads are used (see `_from_queries_helper`); without them this module's own
 fallback below runs: template cases made through the services, copied with bench/clone.py, and the
 pages timed through the web app in-process (Flask test client: the whole request, routing, services,
 SQL and templates, without sockets)."""
@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -40,18 +39,47 @@ def run(group: Group, sizes: Sizes) -> None:
 
 
 def _from_queries_helper(group: Group, sizes: Sizes) -> bool:
-    """HOOK: bench.dataset (generator) and bench.queries (measurements) belong to the "queries" helper.
-    Expected shape: `bench.queries.run(group, sizes)` filling `group` with Group.add rows (value, ratio,
-    target, met) for both sizes. Returns False (fallback runs) while they are not there."""
+    """HOOK: bench.dataset (generator) and bench.queries (page and service reads) belong to the "queries"
+    helper. Their pieces are used as they are: queries.open_scale(url, n) fills a database with
+    dataset.fill, queries.page_reads(engine, info) names the reads, queries.measure(scales, rounds) times
+    them in interleaved rounds (ms). Returns False (the fallback runs) while they are not there."""
     if importlib.util.find_spec("bench.dataset") is None or importlib.util.find_spec("bench.queries") is None:
         return False
     queries = importlib.import_module("bench.queries")
-    measure: Callable[[Group, Sizes], Any] | None = getattr(queries, "run", None)
-    if measure is None:
-        group.add("bench/queries.py", "found, but it has no run(group, sizes); the fallback measured instead")
+    if not all(callable(getattr(queries, name, None)) for name in ("open_scale", "page_reads", "measure", "Scale")):
+        group.add("bench/queries.py", "found without open_scale/page_reads/measure/Scale; the fallback measured")
         return False
-    measure(group, sizes)
+    scales: list[Any] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for n in (sizes.scale_small, sizes.scale_large):
+                t0 = time.perf_counter()
+                eng, info = queries.open_scale(f"sqlite:///{tmp}/queries-{n}.sqlite", n)
+                scales.append(queries.Scale(f"{n:,}", eng, info, queries.page_reads(eng, info)))
+                group.add(f"database at {n:,} (bench/dataset.py)",
+                          f"{info.instances:,} cases, {info.audit_events:,} audit events, {info.open_tasks:,} open "
+                          f"tasks ({info.inbox_open:,} in the inbox read); made in {time.perf_counter() - t0:.1f} s")
+            times = queries.measure(scales, sizes.scale_repeats)
+        finally:
+            for scale in scales:
+                scale.engine.dispose()
+    small, large = scales
+    for name in small.reads:
+        a = [t / 1000 for t in times[(small.label, name)]]
+        b = [t / 1000 for t in times[(large.label, name)]]
+        _judge(group, name, small.label, large.label, a, b, judged="(service)" not in name)
     return True
+
+
+def _judge(group: Group, name: str, small: str, large: str, a: list[float], b: list[float], judged: bool = True) -> None:
+    """Two rows per read: p95 at the small size (target < 50 ms), at the large one (and ≤ 2× the small)."""
+    s95, l95 = pct(a, 95), pct(b, 95)
+    group.add(f"{name} at {small}: p95 (median)", f"{s95 * 1000:.1f} ms ({median(a) * 1000:.1f} ms)",
+              of_limit(s95, TARGET_P95) if judged else "", "p95 < 50 ms" if judged else "",
+              s95 < TARGET_P95 if judged else None)
+    group.add(f"{name} at {large}: p95 (median)", f"{l95 * 1000:.1f} ms ({median(b) * 1000:.1f} ms)",
+              f"{l95 / s95:.1f}× the {small} figure", "p95 < 50 ms and ≤ 2×" if judged else "",
+              (l95 < TARGET_P95 and l95 <= 2 * s95) if judged else None)
 
 
 # -- fallback ------------------------------------------------------------------------------------------
@@ -148,12 +176,7 @@ def _fallback(group: Group, sizes: Sizes, eng: Engine, tmp: str) -> None:
         results[size] = _time_pages(pages, sizes.scale_repeats, case=case, middle=max(1, n_inst // 50))
     small, large = results[sizes.scale_small], results[sizes.scale_large]
     for name, _, _ in pages:
-        s95, l95 = pct(small[name], 95), pct(large[name], 95)
-        group.add(f"{name} at {sizes.scale_small:,}: p95 (median)", f"{s95 * 1000:.1f} ms ({median(small[name]) * 1000:.1f} ms)",
-                  of_limit(s95, TARGET_P95), "p95 < 50 ms", s95 < TARGET_P95)
-        group.add(f"{name} at {sizes.scale_large:,}: p95 (median)", f"{l95 * 1000:.1f} ms ({median(large[name]) * 1000:.1f} ms)",
-                  f"{l95 / s95:.1f}× the {sizes.scale_small:,} figure", "p95 < 50 ms and ≤ 2×",
-                  l95 < TARGET_P95 and l95 <= 2 * s95)
+        _judge(group, name, f"{sizes.scale_small:,}", f"{sizes.scale_large:,}", small[name], large[name])
 
 
 def cloner_step(sizes: Sizes) -> float:
