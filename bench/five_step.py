@@ -164,6 +164,7 @@ def run(group: Group, sizes: Sizes, sql_group: Group) -> None:
         if pg_reason:
             group.skip("AlmenFlow on PostgreSQL, CPU per instance", pg_reason, "≥ 0.35× raw")
 
+        print(f"\n## {sql_group.title}", flush=True)
         count_sql(sql_group, sqlite, "SQLite")
         if pg_url:
             count_sql(sql_group, postgres, "PostgreSQL")

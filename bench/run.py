@@ -161,7 +161,9 @@ def render(selected: list[Group], command: str, started: datetime, seconds: floa
                 lines.append(f"| {g.title.split('.')[0] if g.title[0].isdigit() else g.key} | {_cell(r.measure)} | "
                              f"{_cell(r.value)} | {_cell(r.ratio)} | {_cell(r.target)} | {r.met_text} |")
     for g in selected:
-        lines += ["", f"## {g.title}", "", g.about, "", f"Took {g.seconds:.0f} s.", ""]
+        lines += ["", f"## {g.title}", "", g.about, ""]
+        if g.seconds >= 0.5:
+            lines += [f"Took {g.seconds:.0f} s.", ""]
         if g.error:
             lines += [f"**The measurement failed:** `{_cell(g.error)}`", ""]
         if g.results:
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     host = machine()
     print(f"{command}\n{host}", flush=True)
     for g in selected:
-        print(f"\n## {g.title}", flush=True)
+        if g.key != "sql":  # row 1 prints it, from the same engines
+            print(f"\n## {g.title}", flush=True)
         t0 = time.perf_counter()
         try:
             RUNNERS[g.key](g, sizes, by_key)
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             g.error = f"{type(exc).__name__}: {exc}"
         g.seconds = time.perf_counter() - t0
-        print(f"  ({g.seconds:.1f} s)", flush=True)
+        if g.key != "sql":
+            print(f"  ({g.seconds:.1f} s)", flush=True)
     seconds = time.perf_counter() - began
     text = render(selected, command, started, seconds, host)
     out = Path(args.out) if args.out else (None if args.quick else OUT)
