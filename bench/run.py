@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -197,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted.append("sql")
     selected = [g for g in everything if g.key in wanted]
     command = "python -m bench.run" + (" " + " ".join(sys.argv[1:] if argv is None else argv)).rstrip()
+    # Stopped with SIGTERM, still drop the PostgreSQL databases and stop the servers and workers started
+    # (SystemExit runs every finally block on its way out).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started, began = datetime.now(UTC), time.perf_counter()
     host = machine()
     print(f"{command}\n{host}", flush=True)
