@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,20 +218,15 @@ def postgres_backend_cpu(url: str) -> float:
     """CPU seconds used so far by the PostgreSQL server processes connected to this database (local server:
     their /proc entries are readable). Sessions that closed in between are not counted."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
     name = url.rsplit("/", 1)[1]
-    probe = create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=_null_pool())
+    probe = create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=NullPool)
     with probe.connect() as conn:
         pids = [r[0] for r in conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n "
                                                 "AND pid <> pg_backend_pid()"), {"n": name})]
     probe.dispose()
     return sum(cpu_seconds(p) for p in pids)
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
 
 
 # -- counting SQL and state loads ------------------------------------------------------------
@@ -323,32 +316,25 @@ def state_bytes(eng: Engine, instance_id: int) -> int:
     """Bytes a case's stored state takes: every text/JSON/binary value in the instance's row and in the
     rows of tables that reference it (transitively), history tables excepted. Read from the schema, so
     it follows the persistence layer when it changes (per-task rows count as they are stored)."""
-    from sqlalchemy import MetaData, func, select
+    from sqlalchemy import MetaData, Text, func, select
 
     meta = MetaData()
     meta.reflect(eng.db.engine)
-    graph = instance_graph(meta)
     total = 0
     with eng.db.engine.connect() as conn:
-        for table, link in graph:
-            if table.name in HISTORY_TABLES:
-                continue
+        postgres = conn.dialect.name == "postgresql"
+
+        def size(column: Any) -> Any:  # bytes as stored; JSON has no length of its own on PostgreSQL
+            return func.octet_length(column.cast(Text)) if postgres else func.length(column.cast(Text))
+
+        for table, link in instance_graph(meta):
             sized = [c for c in table.columns if _is_bulky(c.type)]
-            if not sized:
+            if table.name in HISTORY_TABLES or not sized:
                 continue
-            where = link(instance_id)
-            length = func.octet_length if conn.dialect.name == "postgresql" else func.length
-            row = conn.execute(select(*[func.coalesce(func.sum(length(c if conn.dialect.name != "postgresql"
-                                                                      else c.cast(_text_type()))), 0)
-                                        for c in sized]).where(where)).one()
+            row = conn.execute(select(*[func.coalesce(func.sum(size(c)), 0) for c in sized])
+                               .where(link(instance_id))).one()
             total += sum(int(v or 0) for v in row)
     return total
-
-
-def _text_type() -> Any:
-    from sqlalchemy import Text
-
-    return Text()
 
 
 def _is_bulky(type_: Any) -> bool:
@@ -384,11 +370,3 @@ def instance_graph(meta: Any) -> list[tuple[Any, Callable[[int], Any]]]:
                     changed = True
                     break
     return list(links.values())
-
-
-def now_text() -> str:
-    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-
-
-def run_quiet(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kwargs)
