@@ -130,9 +130,10 @@ def commit() -> str:
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return head + (" with uncommitted changes" if dirty else "")
+        status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True,
+                                check=True).stdout.splitlines()
+        changed = sorted({line[3:].split("/", 1)[0] + ("/" if "/" in line[3:] else "") for line in status})
+        return head + (f" with local changes in {', '.join(changed)}" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
