@@ -118,8 +118,8 @@ def of_limit(value: float, limit: float) -> str:
     return f"{value / limit:.2f}× the limit" if limit else ""
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 # -- other processes -------------------------------------------------------------------------

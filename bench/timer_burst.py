@@ -28,7 +28,19 @@ from engine import Engine, FrozenClock
 
 from . import processes
 from .clone import CaseCloner
-from .common import ROOT, Group, Sizes, Skip, deploy, memory_mb, new_engine, of_limit, pct, postgres_database
+from .common import (
+    ROOT,
+    Group,
+    Sizes,
+    Skip,
+    deploy,
+    memory_mb,
+    new_engine,
+    of_limit,
+    pct,
+    plural,
+    postgres_database,
+)
 
 KEY = "wait"
 TEMPLATES = 50
@@ -146,7 +158,7 @@ def burst(group: Group, sizes: Sizes, url: str, n: int, workers: int, label: str
         peak_rss = [max(memory_mb(p.pid), memory_mb(p.pid, "VmHWM")) for p in procs]
     probe.dispose()
     tick = f"worker ticks every {max(ticks):g} s" + (" (the quick run's 1 s)" if sizes.quick else " (its default)")
-    name = f"{label}: {waiting:,} timers due in the same second, {workers} worker process(es), {tick}"
+    name = f"{label}: {waiting:,} timers due in the same second, {plural(workers, 'worker process', 'worker processes')}, {tick}"
     if len(lags) < waiting:
         group.add(name, f"{len(lags):,} of {waiting:,} fired within the {sizes.timers_cap_seconds:.0f} s cap"
                   + (f" (the first after {lags[0]:.1f} s)" if lags else ""),
