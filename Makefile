@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export ALMENFLOW_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: install run demo test lint unit browser-deps npm bench clean
+.PHONY: install run demo test lint unit browser-deps npm bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ lint: $(STAMP)
 test: install browser-deps lint
 	$(BIN)/pytest -q
 
+# Every speed target of issue 7 side by side (several minutes; writes docs/benchmarks.md). bench-quick runs
+# every row at small sizes in under a minute and fails only on errors, never on timings (CI may run it).
 bench: install
 	$(BIN)/python -m bench.run
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache test-artifacts

@@ -52,10 +52,10 @@ def _per_call(fn: Callable[[], Any], repeat: int) -> float:
     return (time.perf_counter() - began) / repeat
 
 
-def _interleaved(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
+def _interleaved(a: Callable[[], Any], b: Callable[[], Any], repeat: int, rounds: int = ROUNDS) -> tuple[float, float]:
     """Median seconds per call of a and b, measured in alternating rounds."""
     times_a, times_b = [], []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         times_a.append(_per_call(a, repeat))
         times_b.append(_per_call(b, repeat))
     return statistics.median(times_a), statistics.median(times_b)
@@ -65,8 +65,13 @@ def us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def run(tmp: str, process_xml: str) -> list[tuple[str, str]]:
+def run(tmp: str, process_xml: str, rounds: int = ROUNDS, scale: float = 1.0) -> list[tuple[str, str]]:
+    """`rounds` and `scale` (a fraction of the repeats) make the quick run quick."""
     rows: list[tuple[str, str]] = []
+
+    def times(n: int) -> int:
+        return max(1, int(n * scale))
+
     clock = FrozenClock(START)
     sandboxed = Engine.create(f"sqlite:///{tmp}/isolated.sqlite", clock=clock)
     in_process = Engine.create(f"sqlite:///{tmp}/in_process.sqlite", clock=clock)
@@ -75,14 +80,15 @@ def run(tmp: str, process_xml: str) -> list[tuple[str, str]]:
     data = {"total": 2, "antal": 1, "titel": "Boligsocial indsats", "items": list(range(20))}
 
     fast, _ = _interleaved(lambda: env_s.evaluate("total > 1 and titel != ''", data),
-                           lambda: env_i.evaluate("total > 1 and titel != ''", data), 2000)
+                           lambda: env_i.evaluate("total > 1 and titel != ''", data), times(2000), rounds)
     rows.append(("condition `total > 1 and titel != ''` (fast path, both sides in-process)", us(fast)))
     iso, inp = _interleaved(lambda: env_s.evaluate("sum(items) * 2 > total", data),
-                            lambda: env_i.evaluate("sum(items) * 2 > total", data), 300)
+                            lambda: env_i.evaluate("sum(items) * 2 > total", data), times(300), rounds)
     rows.append(("expression `sum(items) * 2 > total`: evaluator process / in-process",
                  f"{us(iso)} / {us(inp)} (+{us(iso - inp)} per evaluation)"))
     script = "frist = iso(add_working_days(today(), 10))\ntotal = sum([antal, 1])"
-    iso, inp = _interleaved(lambda: env_s.execute(script, dict(data)), lambda: env_i.execute(script, dict(data)), 300)
+    iso, inp = _interleaved(lambda: env_s.execute(script, dict(data)), lambda: env_i.execute(script, dict(data)), times(300),
+                            rounds)
     rows.append(("2-line script of the benchmark process: evaluator process / in-process",
                  f"{us(iso)} / {us(inp)} (+{us(iso - inp)} per script)"))
 
@@ -94,14 +100,14 @@ def run(tmp: str, process_xml: str) -> list[tuple[str, str]]:
         eng.identity.add_forum("Samarbejdsforum", 2, "sector")
         eng.identity.add_user("bench", role="member", forums=["Samarbejdsforum"])
         eng.definitions.deploy([bpmn], user="bench")
-    per_round = 40
+    per_round = times(40)
     pending = {id(eng): [] for eng in engines}
     for eng in engines:
-        for _ in range(per_round * ROUNDS):
+        for _ in range(per_round * rounds):
             inst = eng.runtime.start("bench", user="bench")
             pending[id(eng)].append(inst.tasks[0].id)
     samples: dict[int, list[float]] = {id(eng): [] for eng in engines}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for eng in engines:
             tasks = [pending[id(eng)].pop() for _ in range(per_round)]
             began = time.perf_counter()
