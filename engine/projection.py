@@ -26,7 +26,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefi
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from .assignment import Assignment, AssignmentFailed, evaluate_assignment
 from .errors import StateNotStorable
@@ -60,6 +63,53 @@ _CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.spiff_task_id.in_(bindparam("spif
                                       _TASKS.c.status == "open")
                  .values(status="cancelled", completed_at=bindparam("now"))
                  .returning(_TASKS.c.id, _TASKS.c.spiff_task_id))
+
+
+_INSTANCES = Instance.__table__
+
+
+# Every column a step may change, in one statement compiled once (the values of unchanged columns
+# are written as they are).
+_STEP_COLUMNS = ("definition_id", "status", "state_json", "variables", "ended_at", "next_due_at",
+                 "incident_message", "incident_element_id", "incident_at", "completed_elements",
+                 "active_elements", "open_tasks", "waits_key")
+_UPDATE_CASE = (update(_INSTANCES)
+                .where(_INSTANCES.c.id == bindparam("case_id"), _INSTANCES.c.version == bindparam("seen"))
+                .values({name: bindparam(name) for name in _STEP_COLUMNS} | {"version": bindparam("next")}))
+
+
+def write_case_row(session: Session, inst: Instance) -> None:
+    """Write the case row now: a new case is inserted (the ORM assigns its id); a changed one is
+    updated with one statement against the version it was read at (StaleDataError, which the unit of
+    work repeats, when another writer came first), without the ORM's flush machinery."""
+    if inst.id is None:
+        session.flush()
+        return
+    state = sa_inspect(inst)
+    changed = set(state.committed_state)
+    if not changed:
+        return
+    if not changed <= set(_STEP_COLUMNS):
+        session.flush()  # something else changed too (the business key, say): the ORM writes it all
+        return
+    seen = inst.version
+    params = {name: getattr(inst, name) for name in _STEP_COLUMNS}
+    with session.no_autoflush:  # else the ORM would write the same changes first
+        result = session.execute(_UPDATE_CASE, dict(params, case_id=inst.id, seen=seen, next=seen + 1))
+    if result.rowcount != 1:
+        raise StaleDataError(f"case {inst.id} was changed by another writer (version {seen})")
+    for key in changed:
+        set_committed_value(inst, key, params[key])
+    set_committed_value(inst, "version", seen + 1)
+
+
+def close_task_row(session: Session, row: HumanTask, **values: Any) -> None:
+    """Mark a human task completed with one statement (the step that completed it writes the rest)."""
+    values["status"] = "completed"
+    with session.no_autoflush:
+        session.execute(update(_TASKS).where(_TASKS.c.id == row.id).values(**values))
+    for key, value in values.items():
+        set_committed_value(row, key, value)
 
 
 @dataclass
@@ -126,7 +176,7 @@ class Projector:
         open_tasks.update({str(task.id): [public_id(task.task_spec.bpmn_id), self._task_name(task)]
                            for task, _ in plan.new})
         inst.open_tasks = open_tasks
-        session.flush()  # the case row: inserted, or updated against the version it was read at
+        write_case_row(session, inst)
         self._write_tasks(session, inst, plan, now, user)
         if waits_changed:
             if not is_new:

@@ -23,6 +23,7 @@ from ..errors import (
 from ..execution import advance
 from ..forms import validate_form
 from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
+from ..projection import close_task_row
 from ..views import TaskView
 from .runtime import check_data
 
@@ -262,11 +263,8 @@ class TaskService:
                 raise InvalidStateError(f"task {task_id} is not ready in the workflow any more")
             task.set_data(**cleaned)
             task.run()
-            row.status = "completed"
-            row.completed_at = self._engine.clock.now()
-            row.completed_by = user
-            if row.assignee is None:
-                row.assignee = user
+            close_task_row(session, row, completed_at=self._engine.clock.now(), completed_by=user,
+                           assignee=row.assignee or user)
             if inst.open_tasks is not None:  # closed here, not by the projector
                 inst.open_tasks = {k: v for k, v in inst.open_tasks.items() if k != row.spiff_task_id}
             self._engine.projector.audit(session, inst, "task_completed", user=user, element_id=row.element_id,
