@@ -114,6 +114,9 @@ class Instance(Base):
         Index("ix_instances_status_ended", "status", "ended_at"),
         # A member's own cases (the API lists only those for non-administrators).
         Index("ix_instances_started_by_id", "started_by", "id"),
+        # Looking cases up by id for a filter on their process or status (the inbox's process filter,
+        # the case list's forum filter) without reading the wide rows (state_json).
+        Index("ix_instances_id_definition_status", "id", "definition_id", "status"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))

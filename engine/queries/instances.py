@@ -19,7 +19,7 @@ from sqlalchemy.sql import Select
 from ..errors import InvalidInputError
 from ..models import Definition, HumanTask, Instance, TaskCandidate
 from .paging import COUNT_CAP, MAX_OFFSET, Segment, Slice, decode, encode
-from .tasks import CANDIDATE_OPEN
+from .tasks import CANDIDATE_OPEN, OPEN
 
 STATUSES = ("active", "suspended", "incident", "completed", "terminated")
 SEGMENTS = (Segment((Instance.id,), descending=True),)
@@ -66,7 +66,7 @@ class InstanceFilter:
         if forum:
             self.conditions.append(Instance.id.in_(
                 select(HumanTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
-                .where(TaskCandidate.forum == forum, CANDIDATE_OPEN)))
+                .where(TaskCandidate.forum == forum, CANDIDATE_OPEN, OPEN)))
         self.empty = self.definition_ids == []
 
     def id_streams(self, extra: list[Any]) -> list[Select[Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from ..bpmn.subprocesses import called_elements
 from ..diagram_diff import DiagramDiff, diff_documents
@@ -19,6 +19,10 @@ from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, 
 from ..views import DefinitionInfo
 
 SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
+# What a list of definitions shows: never spec_json (tens of KB each).
+LIST_COLUMNS = (Definition.id, Definition.key, Definition.version, Definition.name, Definition.deployed_by,
+                Definition.deployed_at, Definition.start_timer, Definition.start_message, Definition.start_signal,
+                Definition.next_start_at, Definition.start_form, Definition.history_ttl_days)
 
 
 def collect_resources(paths: Iterable[str | Path]) -> list[Resource]:
@@ -207,11 +211,14 @@ class DefinitionService:
                               .order_by(Definition.version.desc()).limit(1))
 
     def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
+        """Every definition (or the latest version of each): one query for the listed columns and the
+        resource's name, never the spec or the file content."""
         with self._engine.db.read() as session:
-            q = select(Definition).order_by(Definition.key, Definition.version)
+            q = (select(Definition, ResourceRow.name).join(ResourceRow, ResourceRow.id == Definition.resource_id)
+                 .options(load_only(*LIST_COLUMNS)).order_by(Definition.key, Definition.version))
             if latest_only:
                 q = q.where(Definition.id.in_(select(func.max(Definition.id)).group_by(Definition.key)))
-            return [DefinitionInfo.of(d) for d in session.scalars(q)]
+            return [DefinitionInfo.of(d, resource_name=name) for d, name in session.execute(q)]
 
     def get(self, key: str, version: int | None = None) -> DefinitionInfo:
         with self._engine.db.read() as session:

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import (
@@ -82,9 +82,8 @@ class TaskService:
             f = self._filter(session, filters)
             if f.empty:
                 return []
-            q = self._with_header(f.rows(None)).offset(offset)
             order = inbox.PROCESS_ORDER if sort == "process" else _ORDER[sort]
-            return [TaskView.of(t) for t in session.scalars(q.order_by(*order))]
+            return self._views(session, list(session.scalars(f.ids(None, sort).order_by(*order).offset(offset))))
 
     def page(self, *, sort: str = "due", limit: int = 25, after: str | None = None, before: str | None = None,
              offset: int = 0, count: bool = True, **filters: Any) -> TaskPage:
@@ -102,14 +101,15 @@ class TaskService:
             if count or f.restricted:
                 total = paging.capped_count(session, f.count_query(),
                                             paging.COUNT_CAP if count else inbox.DRIVE_LIMIT)
-            q = self._with_header(f.rows(total if f.restricted else None))
+            q = f.ids(total if f.restricted else None, sort)
             if sort == "process":
                 result = paging.offset_page(session, q, inbox.PROCESS_ORDER, limit, after=after, before=before,
-                                            offset=offset, row=lambda r: TaskView.of(r[0]))
+                                            offset=offset, row=lambda r: r[0])
             else:
                 result = paging.page(session, q, segments, limit, after=after, before=before, offset=offset,
-                                     row=lambda r: TaskView.of(r[0]))
-            return TaskPage(result.items, total if count else None, result.next, result.previous)
+                                     row=lambda r: r[0])
+            return TaskPage(self._views(session, result.items), total if count else None, result.next,
+                            result.previous)
 
     def count(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
               status: str = "open", *, process_key: str | None = None, overdue: bool = False,
@@ -127,10 +127,17 @@ class TaskService:
                                  **filters)
 
     @staticmethod
-    def _with_header(q: Any) -> Any:
-        """The task rows with their case's and process's header columns (never the state blob)."""
-        return q.options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
-                         .contains_eager(Instance.definition).load_only(*DEFINITION_HEADER))
+    def _views(session: Session, ids: list[int]) -> list[TaskView]:
+        """The tasks with these ids, in this order, with their case's and process's header columns
+        (never the state blob)."""
+        if not ids:
+            return []
+        q = (select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
+             .join(Definition, Instance.definition_id == Definition.id).where(HumanTask.id.in_(ids))
+             .options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
+                      .contains_eager(Instance.definition).load_only(*DEFINITION_HEADER)))
+        rows = {t.id: t for t in session.scalars(q)}
+        return [TaskView.of(rows[i]) for i in ids if i in rows]
 
     def get(self, task_id: int) -> TaskView:
         with self._engine.db.read() as session:

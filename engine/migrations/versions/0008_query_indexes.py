@@ -71,6 +71,7 @@ def upgrade() -> None:
     op.create_index('ix_instances_definition_status_id', 'instances', ['definition_id', 'status', 'id'])
     op.create_index('ix_instances_status_ended', 'instances', ['status', 'ended_at'])
     op.create_index('ix_instances_started_by_id', 'instances', ['started_by', 'id'])
+    op.create_index('ix_instances_id_definition_status', 'instances', ['id', 'definition_id', 'status'])
     op.create_index('ix_human_tasks_status_completed', 'human_tasks', ['status', 'completed_at'])
     for name, columns in (('ix_human_tasks_open_due', ['due_at', 'id']),
                           ('ix_human_tasks_open_created', ['created_at', 'id']),
@@ -110,5 +111,5 @@ def downgrade() -> None:
     for name in ('ix_human_tasks_open_assignee', 'ix_human_tasks_open_id', 'ix_human_tasks_open_name',
                  'ix_human_tasks_open_created', 'ix_human_tasks_open_due', 'ix_human_tasks_status_completed'):
         op.drop_index(name, table_name='human_tasks')
-    for name in ('ix_instances_started_by_id', 'ix_instances_status_ended', 'ix_instances_definition_status_id'):
+    for name in ('ix_instances_id_definition_status', 'ix_instances_started_by_id', 'ix_instances_status_ended', 'ix_instances_definition_status_id'):
         op.drop_index(name, table_name='instances')
