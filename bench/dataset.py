@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, union
 from sqlalchemy.engine import Connection
 
 from engine import Engine
@@ -126,9 +126,13 @@ def fill(eng: Engine, instances: int, *, events_per_instance: int = EVENTS_PER_I
                   (Instance.__table__, HumanTask.__table__, TaskCandidate.__table__, AuditEvent.__table__,
                    Wait.__table__)}
         open_tasks = conn.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.status == "open"))
-        inbox_open = conn.scalar(select(func.count(func.distinct(TaskCandidate.task_id))).join(
-            HumanTask, HumanTask.id == TaskCandidate.task_id).where(
-            HumanTask.status == "open", TaskCandidate.forum.in_(inbox_forums)))
+        # The inbox: open tasks of the user's forums, or with the user as a candidate, or assigned to them.
+        mine = union(
+            select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(inbox_forums)),
+            select(TaskCandidateUser.task_id).where(TaskCandidateUser.username == INBOX_USER),
+            select(HumanTask.id).where(HumanTask.assignee == INBOX_USER)).subquery()
+        inbox_open = conn.scalar(select(func.count()).select_from(HumanTask).where(
+            HumanTask.status == "open", HumanTask.id.in_(select(mine.c[0]))))
     return Dataset(instances=counts["instances"], audit_events=counts["audit_events"],
                    human_tasks=counts["human_tasks"], open_tasks=open_tasks or 0, inbox_user=INBOX_USER,
                    inbox_forums=inbox_forums, inbox_open=inbox_open or 0, process_keys=sorted(states),
