@@ -321,7 +321,8 @@ def _copy(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         buf.write("\t".join(_copy_text(row[c]) for c in columns) + "\n")
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         copy.write(buf.getvalue())
 
 
