@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal_column, select
 
 from ..assignment import COPENHAGEN
 from ..errors import InvalidInputError
@@ -76,29 +76,21 @@ class ReportingService:
             out.append(Week(year, week, start))
         return out
 
-    @staticmethod
-    def _bucketed(column: Any, weeks: list[Week]) -> tuple[Any, Any]:
-        """(CASE column -> week index, WHERE column within the weeks)."""
-        bounds = [_local_midnight(w.start) for w in weeks] + [_local_midnight(weeks[-1].start + timedelta(weeks=1))]
-        bucket = case(*[(and_(column >= lo, column < hi), i) for i, (lo, hi) in enumerate(zip(bounds, bounds[1:],
-                                                                                             strict=False))])
-        return bucket, and_(column >= bounds[0], column < bounds[-1])
-
     def _count_per_week(self, session: Any, column: Any, weeks: list[Week], *conditions: Any) -> list[int]:
-        bucket, within = self._bucketed(column, weeks)
-        counts = [0] * len(weeks)
-        rows = session.execute(select(bucket, func.count()).where(within, *conditions).group_by(bucket)).all()
-        for index, n in rows:
-            if index is not None:
-                counts[int(index)] = n
-        return counts
+        """One count per week, each an index range count (index on the conditions' columns + `column`),
+        all in one statement: cheaper than bucketing every row with a CASE and grouping."""
+        bounds = [_local_midnight(w.start) for w in weeks] + [_local_midnight(weeks[-1].start + timedelta(weeks=1))]
+        counts = [select(func.count()).where(column >= lo, column < hi, *conditions).scalar_subquery()
+                  for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        return [int(n or 0) for n in session.execute(select(*counts)).one()]
 
     def instances_per_week(self, weeks: int = 12) -> list[Week]:
         """Instances started and completed in each of the last `weeks` ISO weeks."""
         buckets = self.weeks(weeks)
         with self._engine.db.read() as session:
             started = self._count_per_week(session, Instance.started_at, buckets)
-            completed = self._count_per_week(session, Instance.ended_at, buckets, Instance.status == "completed")
+            completed = self._count_per_week(session, Instance.ended_at, buckets,
+                                             Instance.status == literal_column("'completed'"))
         for w, s, c in zip(buckets, started, completed, strict=True):
             w.values = {"started": s, "completed": c}
         return buckets
@@ -108,7 +100,7 @@ class ReportingService:
         buckets = self.weeks(weeks)
         with self._engine.db.read() as session:
             completed = self._count_per_week(session, HumanTask.completed_at, buckets,
-                                             HumanTask.status == "completed")
+                                             HumanTask.status == literal_column("'completed'"))
         for w, c in zip(buckets, completed, strict=True):
             w.values = {"completed": c}
         return buckets
@@ -133,7 +125,7 @@ class ReportingService:
         overdue = func.sum(case((HumanTask.due_at < now, 1), else_=0))
         q = (select(forum, age, func.count(HumanTask.id), overdue, func.min(HumanTask.created_at))
              .select_from(HumanTask).outerjoin(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
-             .where(HumanTask.status == "open").group_by(forum, age))
+             .where(HumanTask.status == literal_column("'open'")).group_by(forum, age))
         stats: dict[str | None, ForumTaskStats] = {}
         with self._engine.db.read() as session:
             for name, index, n, late, oldest in session.execute(q):

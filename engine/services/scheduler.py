@@ -164,10 +164,11 @@ class SchedulerService:
 
         with self._engine.db.read() as session:
             now = self._engine.clock.now()
-            rows = session.execute(select(Wait, Instance).join(Instance, Wait.instance_id == Instance.id)
+            rows = session.execute(select(Wait, Instance.id, Instance.business_key)
+                                   .join(Instance, Wait.instance_id == Instance.id)
                                    .where(Wait.kind == "timer", Wait.due_at <= now + timedelta(hours=within_hours),
                                           Instance.status == literal_column("'active'"))
                                    .order_by(Wait.due_at).limit(limit)).all()
-            return [{"instance_id": i.id, "element_id": w.element_id, "name": w.name,
-                     "due": w.due_at.isoformat() if w.due_at else None, "business_key": i.business_key}
-                    for w, i in rows]
+            return [{"instance_id": instance_id, "element_id": w.element_id, "name": w.name,
+                     "due": w.due_at.isoformat() if w.due_at else None, "business_key": business_key}
+                    for w, instance_id, business_key in rows]
