@@ -11,11 +11,14 @@ it stopped at its limit the next due time is in the past, so the next run follow
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -30,13 +33,19 @@ CLEANUP_LIMIT = 10_000
 
 
 class TimerWaker:
-    """Runs due timers and keeps one APScheduler job ("run_due") set to the next due time."""
+    """Runs due timers and keeps one one-shot APScheduler job set to the next due time.
 
-    JOB_ID = "run_due"
+    Each wake-up is a new job with its own id: APScheduler removes a one-shot job after starting it,
+    so a job that re-added itself under the same id would be removed again by the scheduler."""
+
+    JOB_PREFIX = "run_due_wake"
 
     def __init__(self, engine: Any, scheduler: Any, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
         self.engine, self.scheduler, self.interval = engine, scheduler, interval
         self._running = threading.Lock()
+        self._scheduling = threading.Lock()
+        self._ids = itertools.count(1)
+        self.wake_id: str | None = None
 
     def next_delay(self) -> float:
         """Seconds until the next timer is due, within [MIN_DELAY_SECONDS, interval]."""
@@ -46,8 +55,8 @@ class TimerWaker:
         seconds = (due - self.engine.clock.now()).total_seconds()
         return min(self.interval, max(MIN_DELAY_SECONDS, seconds))
 
-    def run(self) -> None:
-        if not self._running.acquire(blocking=False):  # the safety job and the wake-up job met
+    def run(self, job_id: str | None = None) -> None:
+        if not self._running.acquire(blocking=False):  # the safety tick and a wake-up met
             return
         try:
             result = self.engine.scheduler.run_due()
@@ -57,16 +66,26 @@ class TimerWaker:
             log.exception("run_due failed")
         finally:
             self._running.release()
-            self.schedule()
+            self.schedule(running=job_id)
 
-    def schedule(self) -> None:
+    def wake_job(self) -> Any:
+        return self.scheduler.get_job(self.wake_id) if self.wake_id else None
+
+    def schedule(self, running: str | None = None) -> None:
+        """Set the wake-up to the next due time (replacing a pending one; `running` is the job now
+        running, which APScheduler removes itself)."""
         try:
             delay = self.next_delay()
         except Exception:  # the database is away: look again after the safety tick
             log.exception("next due time unknown")
             delay = self.interval
-        self.scheduler.add_job(self.run, "date", run_date=datetime.now(UTC) + timedelta(seconds=delay),
-                               id=self.JOB_ID, replace_existing=True, misfire_grace_time=None)
+        with self._scheduling:
+            old, self.wake_id = self.wake_id, f"{self.JOB_PREFIX}-{next(self._ids)}"
+            self.scheduler.add_job(self.run, "date", run_date=datetime.now(UTC) + timedelta(seconds=delay),
+                                   args=[self.wake_id], id=self.wake_id, misfire_grace_time=None)
+            if old is not None and old != running:
+                with contextlib.suppress(JobLookupError):
+                    self.scheduler.remove_job(old)
 
 
 def _cleanup(engine: Any) -> None:
@@ -101,5 +120,5 @@ def start_background(engine: Any, interval: float = DEFAULT_INTERVAL_SECONDS) ->
 def run_blocking(engine: Any, interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
     scheduler = BlockingScheduler()
     waker = _add_jobs(scheduler, engine, interval)
-    scheduler.add_job(waker.run, "date", run_date=datetime.now(UTC), id=TimerWaker.JOB_ID)
+    scheduler.add_job(waker.run, "date", run_date=datetime.now(UTC))  # at once; it sets the first wake-up
     scheduler.start()

@@ -64,13 +64,14 @@ def test_the_next_wake_up_is_the_next_due_time(engine, clock, waker):
     assert waker.next_delay() == 7
     before = datetime.now(UTC)
     waker.schedule()
-    job = waker.scheduler.get_job(TimerWaker.JOB_ID)
+    job = waker.wake_job()
     assert abs((job.next_run_time - before).total_seconds() - 7) < 1
     clock.advance(timedelta(seconds=7))
     waker.run()  # fires, then sets the wake-up to the next due time: none, so the safety tick
     assert fired_events(engine, engine.runtime.list(key="p")[0][0]["id"]) == ["wait"]
-    job = waker.scheduler.get_job(TimerWaker.JOB_ID)
-    assert 28 < (job.next_run_time - datetime.now(UTC)).total_seconds() <= 30
+    later = waker.wake_job()
+    assert later.id != job.id and waker.scheduler.get_job(job.id) is None  # replaced, not added to
+    assert 28 < (later.next_run_time - datetime.now(UTC)).total_seconds() <= 30
 
 
 def test_a_far_timer_is_looked_at_again_after_the_safety_tick(engine, clock, waker):
