@@ -251,6 +251,7 @@ class _Generator:
                 groups.append(rng.choices(self.forums, self.weights)[0])
             groups = list(dict.fromkeys(groups))
             users = [rng.choice(self.users)] if rng.random() < 0.02 else []
+            due_at = created + timedelta(days=rng.randint(5, 60)) if rng.random() < 0.7 else None
             task_status = "open" if is_open else ("cancelled" if status == "terminated" and i == done - 1
                                                   else "completed")
             closed_at = None if is_open else created + (end - created) * rng.uniform(0.1, 0.9)
@@ -261,13 +262,14 @@ class _Generator:
                 "id": tid, "instance_id": iid, "spiff_task_id": str(uuid.UUID(int=rng.getrandbits(128))),
                 "element_id": f"opgave_{i}", "name": rng.choice(TASK_NAMES), "forum": groups[0],
                 "candidate_groups": groups, "assignee": assignee,
-                "due_at": created + timedelta(days=rng.randint(5, 60)) if rng.random() < 0.7 else None,
+                "due_at": due_at,
                 "fields": FORM_FIELDS, "documentation": "Læs sagens bilag før mødet." if i % 2 else None,
                 "status": task_status, "created_at": created, "completed_at": closed_at,
                 "completed_by": assignee if task_status == "completed" else None,
                 "follow_up_at": None, "priority": None, "candidate_users": users})
             for forum in groups:
-                out[TaskCandidate.__table__].append({"task_id": tid, "forum": forum, "is_open": is_open})
+                out[TaskCandidate.__table__].append({"task_id": tid, "forum": forum, "is_open": is_open,
+                                                     "created_at": created, "due_at": due_at})
             for user in users:
                 out[TaskCandidateUser.__table__].append({"task_id": tid, "username": user, "is_open": is_open})
             made.append(("task_created", created, tid))

@@ -192,16 +192,21 @@ Index("ix_human_tasks_open_assignee", HumanTask.assignee, HumanTask.id,
 class TaskCandidate(Base):
     """One row per candidate forum of a task, so every candidate forum's inbox finds it by index.
 
-    `is_open` mirrors `human_tasks.status = 'open'`; the database keeps it so (triggers made by migration
-    0008_query_indexes), whoever changes a task's status, so a forum's open tasks are one index range."""
+    `is_open` mirrors `human_tasks.status = 'open'`, `created_at` and `due_at` the task's: the database
+    keeps them so (triggers made by migration 0008_query_indexes), whoever writes the task, so a forum's
+    open tasks are one index range and the dashboard's figures per forum read that index only."""
 
     __tablename__ = "task_candidates"
     __table_args__ = (Index("ix_task_candidates_forum_task", "forum", "task_id"),
                       Index("ix_task_candidates_open_forum", "forum", "task_id", "is_open",
+                            sqlite_where=text("is_open = 1"), postgresql_where=text("is_open = true")),
+                      Index("ix_task_candidates_open_age", "forum", "created_at", "due_at", "is_open",
                             sqlite_where=text("is_open = 1"), postgresql_where=text("is_open = true")))
     task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
     forum: Mapped[str] = mapped_column(String(255), primary_key=True)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
 
 
 class TaskCandidateUser(Base):
