@@ -139,7 +139,7 @@ class InboxFilter:
         """The matching task ids (for a capped count): from the candidate indexes alone when no other
         filter needs the task rows."""
         sets = self._id_sets()
-        if len(sets) == 1 and self.conditions == [OPEN] and self.status == "open":
+        if len(sets) == 1 and len(self.conditions) == 1 and self.conditions[0] is OPEN:
             return sets[0]
         q = select(HumanTask.id)
         if self.definition_ids is not None:
