@@ -101,7 +101,7 @@ def _cleanup(engine: Any) -> None:
 def _add_jobs(scheduler: Any, engine: Any, interval: float) -> TimerWaker:
     waker = TimerWaker(engine, scheduler, interval)
     # The safety tick, besides the wake-up job that run() keeps at the next due time.
-    scheduler.add_job(waker.run, "interval", seconds=interval, id="run_due_safety", max_instances=1,
+    scheduler.add_job(waker.run, "interval", seconds=interval, id="run_due", max_instances=1,
                       coalesce=True)
     scheduler.add_job(_cleanup, "interval", hours=CLEANUP_INTERVAL_HOURS, args=[engine], id="history_cleanup",
                       max_instances=1, coalesce=True,
