@@ -120,7 +120,7 @@ class ReportingService:
         for forum, created, due, where in (
                 (TaskCandidate.forum, TaskCandidate.created_at, TaskCandidate.due_at,
                  (TaskCandidate.is_open == true(),)),
-                (literal_column("NULL"), HumanTask.created_at, HumanTask.due_at,
+                (None, HumanTask.created_at, HumanTask.due_at,
                  (HumanTask.forum.is_(None), HumanTask.status == literal_column("'open'")))):
             buckets = []
             for _label, lo, hi in AGE_BUCKETS[1:]:  # the first bucket takes the rest (as before: else 0)
@@ -130,12 +130,15 @@ class ReportingService:
                     cond = and_(cond, created >= _local_midnight(today - timedelta(days=hi - 1)))
                 buckets.append(func.count().filter(cond))
             # One row per forum, in the index's order (no sort): counting with FILTER is cheaper than
-            # grouping by a computed bucket.
-            queries.append(select(forum, func.count(), func.count().filter(due < now), func.min(created), *buckets)
-                           .where(*where).group_by(forum))
+            # grouping by a computed bucket. Tasks without a forum: one row (forum None).
+            figures = (func.count(), func.count().filter(due < now), func.min(created), *buckets)
+            queries.append(select(forum, *figures).where(*where).group_by(forum) if forum is not None
+                           else select(literal_column("NULL"), *figures).where(*where))
         with self._engine.db.read() as session:
             for q in queries:
                 for name, total, late, oldest, *older in session.execute(q):
+                    if not total:
+                        continue
                     ages = [total - sum(older), *older]
                     s = stats.setdefault(name, ForumTaskStats(name))
                     s.open += total

@@ -123,3 +123,12 @@ def test_the_check_sees_a_full_scan(big):
             conn.execute(text("SELECT id FROM human_tasks WHERE documentation LIKE '%bilag%'")).all()
 
     assert len(full_scans(eng, unindexed)) == 1
+
+
+def test_dashboard_figures_use_indexes(big):
+    eng, info = big
+    forums = eng.reporting.open_tasks_by_forum()
+    assert sum(f.open for f in forums) >= info.open_tasks  # a task with two forums counts in both
+    assert full_scans(eng, lambda: (eng.definitions.instance_counts(), eng.reporting.open_tasks_by_forum(),
+                                    eng.reporting.instances_per_week(12), eng.reporting.tasks_completed_per_week(12),
+                                    eng.scheduler.upcoming(24), eng.definitions.list(latest_only=True))) == []

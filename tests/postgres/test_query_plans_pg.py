@@ -108,3 +108,16 @@ def test_the_check_sees_a_seq_scan(big):
             conn.execute(text("SELECT id FROM human_tasks WHERE documentation LIKE '%bilag%'")).all()
 
     assert len(seq_scans(eng, unindexed)) == 1
+
+
+def test_dashboard_figures_on_postgres(big):
+    """The dashboard's figures run on PostgreSQL and add up (each per-forum row from the candidate index)."""
+    eng, info = big
+    forums = eng.reporting.open_tasks_by_forum()
+    assert sum(f.open for f in forums) >= info.open_tasks
+    assert sum(sum(c.values()) for c in eng.definitions.instance_counts().values()) == info.instances
+    assert sum(w.values["started"] for w in eng.reporting.instances_per_week(12)) > 0
+    assert sum(w.values["completed"] for w in eng.reporting.tasks_completed_per_week(12)) > 0
+    assert len(eng.scheduler.upcoming(24 * 60)) == 50
+    assert seq_scans(eng, lambda: (eng.reporting.open_tasks_by_forum(), eng.reporting.instances_per_week(12),
+                                   eng.reporting.tasks_completed_per_week(12), eng.scheduler.upcoming(24))) == []
