@@ -350,7 +350,12 @@ def _fix_sequences(conn: Connection) -> None:
 
 
 def _analyze(eng: Engine) -> None:
-    """Planner statistics, as autovacuum (PostgreSQL) or PRAGMA optimize (SQLite) would gather them."""
+    """Planner statistics and (PostgreSQL) the visibility map, as autovacuum would leave them after a
+    bulk load: without VACUUM every index-only scan would still visit the table."""
+    if eng.db.is_postgres:
+        with eng.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        return
     with eng.db.engine.connect() as conn:
         conn.execute(text("ANALYZE"))
         conn.commit()

@@ -120,16 +120,22 @@ class InboxFilter:
         return [HumanTask.id.in_(ids) for ids in self._id_sets()]
 
     def membership_by_probe(self) -> list[Any]:
-        """The inbox restriction as per-row checks: the database walks tasks in sort order and probes."""
+        """The inbox restriction as per-row checks: the database walks tasks in sort order and probes
+        (only open candidate rows for open tasks: PostgreSQL may hash the probe's rows, and those are
+        few)."""
+        open_only = self.status == "open"
+        forum_rows = (CANDIDATE_OPEN,) if open_only else ()
+        user_rows = (CANDIDATE_USER_OPEN,) if open_only else ()
         out = []
         if self.forum is not None:
-            out.append(exists().where(TaskCandidate.task_id == HumanTask.id, TaskCandidate.forum == self.forum))
+            out.append(exists().where(TaskCandidate.task_id == HumanTask.id, TaskCandidate.forum == self.forum,
+                                      *forum_rows))
         if self.forums is not None:
             mine = [exists().where(TaskCandidateUser.task_id == HumanTask.id,
-                                   TaskCandidateUser.username == self.user)]
+                                   TaskCandidateUser.username == self.user, *user_rows)]
             if self.forums:
                 mine.append(exists().where(TaskCandidate.task_id == HumanTask.id,
-                                           TaskCandidate.forum.in_(self.forums)))
+                                           TaskCandidate.forum.in_(self.forums), *forum_rows))
             if self.assigned != "unassigned":
                 mine.append(HumanTask.assignee == self.user)
             out.append(or_(*mine))
