@@ -17,6 +17,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -105,6 +108,15 @@ class Instance(Base):
         Index("ix_instances_next_due", "next_due_at"),
         Index("ix_instances_started_at", "started_at"),
         Index("ix_instances_definition_ended", "definition_id", "ended_at"),
+        # Instance list filtered by status and process (and its count); counts per version and status.
+        Index("ix_instances_definition_status_id", "definition_id", "status", "id"),
+        # Cases completed per week (the dashboard): a range of ended_at within one status.
+        Index("ix_instances_status_ended", "status", "ended_at"),
+        # A member's own cases (the API lists only those for non-administrators).
+        Index("ix_instances_started_by_id", "started_by", "id"),
+        # Looking cases up by id for a filter on their process or status (the inbox's process filter,
+        # the case list's forum filter) without reading the wide rows (state_json).
+        Index("ix_instances_id_definition_status", "id", "definition_id", "status"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"))
@@ -140,6 +152,8 @@ class HumanTask(Base):
         Index("ix_human_tasks_forum_status", "forum", "status"),
         Index("ix_human_tasks_assignee_status", "assignee", "status"),
         Index("ix_human_tasks_instance_status", "instance_id", "status"),
+        # Tasks completed per week (the dashboard).
+        Index("ix_human_tasks_status_completed", "status", "completed_at"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
@@ -162,22 +176,56 @@ class HumanTask(Base):
     instance: Mapped[Instance] = relationship()
 
 
+# Open tasks are a small, hot part of human_tasks (closed ones are kept as history): partial indexes
+# over them give the inbox its order without walking closed rows. Queries must say
+# `status = 'open'` literally (engine/queries/tasks.py) for the planners to use them.
+OPEN_TASK = text("status = 'open'")
+Index("ix_human_tasks_open_due", HumanTask.due_at, HumanTask.id,
+      sqlite_where=OPEN_TASK, postgresql_where=OPEN_TASK)
+Index("ix_human_tasks_open_created", HumanTask.created_at, HumanTask.id,
+      sqlite_where=OPEN_TASK, postgresql_where=OPEN_TASK)
+Index("ix_human_tasks_open_name", func.lower(HumanTask.name), HumanTask.id,
+      sqlite_where=OPEN_TASK, postgresql_where=OPEN_TASK)
+# Covers what the dashboard's open-task figures read per task, so they never touch the wide rows
+# (SQLite reads a column named in the query from the index only if the index holds it: hence status).
+Index("ix_human_tasks_open_id", HumanTask.id, HumanTask.instance_id, HumanTask.created_at, HumanTask.due_at,
+      HumanTask.status,
+      sqlite_where=OPEN_TASK, postgresql_where=OPEN_TASK)
+Index("ix_human_tasks_open_assignee", HumanTask.assignee, HumanTask.id,
+      sqlite_where=OPEN_TASK, postgresql_where=OPEN_TASK)
+
+
 class TaskCandidate(Base):
-    """One row per candidate forum of a task, so every candidate forum's inbox finds it by index."""
+    """One row per candidate forum of a task, so every candidate forum's inbox finds it by index.
+
+    `is_open` mirrors `human_tasks.status = 'open'`, `created_at` and `due_at` the task's: the database
+    keeps them so (triggers made by migration 0008_query_indexes), whoever writes the task, so a forum's
+    open tasks are one index range and the dashboard's figures per forum read that index only."""
 
     __tablename__ = "task_candidates"
-    __table_args__ = (Index("ix_task_candidates_forum_task", "forum", "task_id"),)
+    __table_args__ = (Index("ix_task_candidates_forum_task", "forum", "task_id"),
+                      Index("ix_task_candidates_open_forum", "forum", "task_id", "is_open",
+                            sqlite_where=text("is_open = 1"), postgresql_where=text("is_open = true")),
+                      Index("ix_task_candidates_open_age", "forum", "created_at", "due_at", "is_open",
+                            sqlite_where=text("is_open = 1"), postgresql_where=text("is_open = true")))
     task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
     forum: Mapped[str] = mapped_column(String(255), primary_key=True)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
 
 
 class TaskCandidateUser(Base):
-    """One row per candidate user of a task (camunda:candidateUsers), for their inboxes."""
+    """One row per candidate user of a task (camunda:candidateUsers), for their inboxes (`is_open`: as
+    for TaskCandidate)."""
 
     __tablename__ = "task_candidate_users"
-    __table_args__ = (Index("ix_task_candidate_users_user_task", "username", "task_id"),)
+    __table_args__ = (Index("ix_task_candidate_users_user_task", "username", "task_id"),
+                      Index("ix_task_candidate_users_open_user", "username", "task_id", "is_open",
+                            sqlite_where=text("is_open = 1"), postgresql_where=text("is_open = true")))
     task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id", ondelete="CASCADE"), primary_key=True)
     username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Wait(Base):

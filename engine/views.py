@@ -27,7 +27,7 @@ class DefinitionInfo:
     history_ttl_days: int | None = None
 
     @classmethod
-    def of(cls, d: Definition) -> DefinitionInfo:
+    def of(cls, d: Definition, resource_name: str | None = None) -> DefinitionInfo:
         trigger = None
         if d.start_timer:
             trigger = {"kind": "timer", "expression": d.start_timer, "next": _iso(d.next_start_at)}
@@ -35,7 +35,8 @@ class DefinitionInfo:
             trigger = {"kind": "message", "name": d.start_message}
         elif d.start_signal:
             trigger = {"kind": "signal", "name": d.start_signal}
-        return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at), d.resource.name, trigger,
+        return cls(d.id, d.key, d.version, d.name, d.deployed_by, _iso(d.deployed_at),
+                   resource_name if resource_name is not None else d.resource.name, trigger,
                    list(d.start_form or []), d.history_ttl_days)
 
     def to_dict(self) -> dict[str, Any]:

@@ -540,17 +540,18 @@ def demo(ctx: Context, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--interval", default=30, type=int, help="Seconds between timer checks.")
+@click.option("--interval", default=5, type=click.FloatRange(min=0.1),
+              help="Safety tick: the longest sleep between looks for timers (it wakes at each due time).")
 @pass_ctx
 @needs_db
-def worker(ctx: Context, interval: int) -> None:
+def worker(ctx: Context, interval: float) -> None:
     """Fire timers in the foreground (run several against PostgreSQL to scale out)."""
     import logging
 
     from engine.worker import run_blocking
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    click.echo(f"worker: checking timers every {interval} s")
+    click.echo(f"worker: wakes at each timer's due time, and looks for new ones every {interval:g} s")
     run_blocking(ctx.engine, interval)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, request
-from flask_babel import format_date, format_time, get_locale
+from flask_babel import format_date, format_number, format_time, get_locale
 from flask_babel import gettext as _
 
 from . import timefmt
@@ -90,9 +90,18 @@ def lang_url(code: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
-def page_url(page: int) -> str:
+def page_url(page: int, after: str | None = None, before: str | None = None) -> str:
+    """This list's URL with its filters, for page number `page` reached through a cursor (the first
+    page needs none)."""
     args = request.args.to_dict(flat=True)
-    args["page"] = str(page)
+    for key in ("page", "after", "before"):
+        args.pop(key, None)
+    if page > 1:
+        args["page"] = str(page)
+        if after:
+            args["after"] = after
+        elif before:
+            args["before"] = before
     return f"{request.path}?{urlencode(args)}"
 
 
@@ -115,6 +124,7 @@ def init_app(app: Flask) -> None:
         event_label=lambda t: event_labels().get(t, t),
         wait_label=lambda k: wait_labels().get(k, k),
         forum_kind_label=lambda k: forum_kind_labels().get(k, k or ""),
+        number=lambda n: format_number(n),  # 10.000 in Danish, 10,000 in English
     )
 
     app.jinja_env.globals.update(lang_url=lang_url, page_url=page_url)  # globals reach imported macros

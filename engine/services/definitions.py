@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, load_only
 
 from ..bpmn.subprocesses import called_elements
 from ..diagram_diff import DiagramDiff, diff_documents
@@ -20,6 +20,10 @@ from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, 
 from ..views import DefinitionInfo
 
 SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
+# What a list of definitions shows: never spec_json (tens of KB each).
+LIST_COLUMNS = (Definition.id, Definition.key, Definition.version, Definition.name, Definition.deployed_by,
+                Definition.deployed_at, Definition.start_timer, Definition.start_message, Definition.start_signal,
+                Definition.next_start_at, Definition.start_form, Definition.history_ttl_days)
 
 
 def collect_resources(paths: Iterable[str | Path]) -> list[Resource]:
@@ -219,12 +223,15 @@ class DefinitionService:
                               .order_by(Definition.version.desc()).limit(1))
 
     def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
+        """Every definition (or the latest version of each): one query for the listed columns and the
+        resource's name, never the spec or the file content."""
         with self._engine.uow.read() as uow:
             session = uow.session
-            q = select(Definition).order_by(Definition.key, Definition.version)
+            q = (select(Definition, ResourceRow.name).join(ResourceRow, ResourceRow.id == Definition.resource_id)
+                 .options(load_only(*LIST_COLUMNS)).order_by(Definition.key, Definition.version))
             if latest_only:
                 q = q.where(Definition.id.in_(select(func.max(Definition.id)).group_by(Definition.key)))
-            return [DefinitionInfo.of(d) for d in session.scalars(q)]
+            return [DefinitionInfo.of(d, resource_name=name) for d, name in session.execute(q)]
 
     def get(self, key: str, version: int | None = None) -> DefinitionInfo:
         with self._engine.uow.read() as uow:
@@ -268,15 +275,17 @@ class DefinitionService:
             raise InvalidInputError(f"cannot compare the versions: {exc}") from None
 
     def instance_counts(self) -> dict[tuple[str, int], dict[str, int]]:
-        """{(key, version): {status: count}} for the process library and dashboard."""
+        """{(key, version): {status: count}} for the process library and dashboard: one GROUP BY over
+        the (definition_id, status) index, never the case rows."""
         with self._engine.uow.read() as uow:
             session = uow.session
-            rows = session.execute(select(Definition.key, Definition.version, Instance.status, func.count())
-                                   .join(Instance, Instance.definition_id == Definition.id)
-                                   .group_by(Definition.key, Definition.version, Instance.status)).all()
+            rows = session.execute(select(Instance.definition_id, Instance.status, func.count())
+                                   .group_by(Instance.definition_id, Instance.status)).all()
+            names = dict(((i, (k, v)) for i, k, v in session.execute(
+                select(Definition.id, Definition.key, Definition.version))))
         out: dict[tuple[str, int], dict[str, int]] = {}
-        for key, version, status, count in rows:
-            out.setdefault((key, version), {})[status] = count
+        for definition_id, status, count in rows:
+            out.setdefault(names[definition_id], {})[status] = count
         return out
 
 

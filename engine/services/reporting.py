@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, literal_column, select, true
 
 from ..assignment import COPENHAGEN
 from ..errors import InvalidInputError
@@ -76,22 +76,13 @@ class ReportingService:
             out.append(Week(year, week, start))
         return out
 
-    @staticmethod
-    def _bucketed(column: Any, weeks: list[Week]) -> tuple[Any, Any]:
-        """(CASE column -> week index, WHERE column within the weeks)."""
-        bounds = [_local_midnight(w.start) for w in weeks] + [_local_midnight(weeks[-1].start + timedelta(weeks=1))]
-        bucket = case(*[(and_(column >= lo, column < hi), i) for i, (lo, hi) in enumerate(zip(bounds, bounds[1:],
-                                                                                             strict=False))])
-        return bucket, and_(column >= bounds[0], column < bounds[-1])
-
     def _count_per_week(self, session: Any, column: Any, weeks: list[Week], *conditions: Any) -> list[int]:
-        bucket, within = self._bucketed(column, weeks)
-        counts = [0] * len(weeks)
-        rows = session.execute(select(bucket, func.count()).where(within, *conditions).group_by(bucket)).all()
-        for index, n in rows:
-            if index is not None:
-                counts[int(index)] = n
-        return counts
+        """One count per week, each an index range count (index on the conditions' columns + `column`),
+        all in one statement: cheaper than bucketing every row with a CASE and grouping."""
+        bounds = [_local_midnight(w.start) for w in weeks] + [_local_midnight(weeks[-1].start + timedelta(weeks=1))]
+        counts = [select(func.count()).where(column >= lo, column < hi, *conditions).scalar_subquery()
+                  for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        return [int(n or 0) for n in session.execute(select(*counts)).one()]
 
     def instances_per_week(self, weeks: int = 12) -> list[Week]:
         """Instances started and completed in each of the last `weeks` ISO weeks."""
@@ -99,7 +90,8 @@ class ReportingService:
         with self._engine.uow.read() as uow:
             session = uow.session
             started = self._count_per_week(session, Instance.started_at, buckets)
-            completed = self._count_per_week(session, Instance.ended_at, buckets, Instance.status == "completed")
+            completed = self._count_per_week(session, Instance.ended_at, buckets,
+                                             Instance.status == literal_column("'completed'"))
         for w, s, c in zip(buckets, started, completed, strict=True):
             w.values = {"started": s, "completed": c}
         return buckets
@@ -110,7 +102,7 @@ class ReportingService:
         with self._engine.uow.read() as uow:
             session = uow.session
             completed = self._count_per_week(session, HumanTask.completed_at, buckets,
-                                             HumanTask.status == "completed")
+                                             HumanTask.status == literal_column("'completed'"))
         for w, c in zip(buckets, completed, strict=True):
             w.values = {"completed": c}
         return buckets
@@ -119,34 +111,46 @@ class ReportingService:
     def open_tasks_by_forum(self) -> list[ForumTaskStats]:
         """Open tasks per candidate forum (a task with two candidate forums counts in both, as in
         their inboxes): how many, how many overdue, how old (AGE_BUCKETS) and the oldest.
-        Tasks without a forum are under forum None. Most overdue first, then by name."""
+        Tasks without a forum are under forum None. Most overdue first, then by name.
+
+        Read from the candidate rows' copies of the tasks' times (one partial index, models.py), and
+        for tasks without a forum from human_tasks' (forum, status) index: never the task rows."""
         now = self._engine.clock.now()
         today = now.astimezone(COPENHAGEN).date()
-        age_cases = []
-        for i, (_label, lo, hi) in enumerate(AGE_BUCKETS):
-            # created on or before the day `lo` days ago (and after the day `hi` days ago)
-            newest = _local_midnight(today - timedelta(days=lo - 1))
-            cond = HumanTask.created_at < newest
-            if hi is not None:
-                cond = and_(cond, HumanTask.created_at >= _local_midnight(today - timedelta(days=hi - 1)))
-            age_cases.append((cond, i))
-        age = case(*age_cases, else_=0)
-        forum = TaskCandidate.forum
-        overdue = func.sum(case((HumanTask.due_at < now, 1), else_=0))
-        q = (select(forum, age, func.count(HumanTask.id), overdue, func.min(HumanTask.created_at))
-             .select_from(HumanTask).outerjoin(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
-             .where(HumanTask.status == "open").group_by(forum, age))
         stats: dict[str | None, ForumTaskStats] = {}
+        queries = []
+        for forum, created, due, where in (
+                (TaskCandidate.forum, TaskCandidate.created_at, TaskCandidate.due_at,
+                 (TaskCandidate.is_open == true(),)),
+                (None, HumanTask.created_at, HumanTask.due_at,
+                 (HumanTask.forum.is_(None), HumanTask.status == literal_column("'open'")))):
+            buckets = []
+            for _label, lo, hi in AGE_BUCKETS[1:]:  # the first bucket takes the rest (as before: else 0)
+                # created on or before the day `lo` days ago (and after the day `hi` days ago)
+                cond = created < _local_midnight(today - timedelta(days=lo - 1))
+                if hi is not None:
+                    cond = and_(cond, created >= _local_midnight(today - timedelta(days=hi - 1)))
+                buckets.append(func.count().filter(cond))
+            # One row per forum, in the index's order (no sort): counting with FILTER is cheaper than
+            # grouping by a computed bucket. Tasks without a forum: one row (forum None).
+            figures = (func.count(), func.count().filter(due < now), func.min(created), *buckets)
+            queries.append(select(forum, *figures).where(*where).group_by(forum) if forum is not None
+                           else select(literal_column("NULL"), *figures).where(*where))
         with self._engine.uow.read() as uow:
             session = uow.session
-            for name, index, n, late, oldest in session.execute(q):
-                s = stats.setdefault(name, ForumTaskStats(name))
-                s.open += n
-                s.overdue += int(late or 0)
-                s.ages[AGE_BUCKETS[int(index)][0]] += n
-                oldest_iso = _iso(oldest)
-                if oldest_iso and (s.oldest is None or oldest_iso < s.oldest):
-                    s.oldest = oldest_iso
+            for q in queries:
+                for name, total, late, oldest, *older in session.execute(q):
+                    if not total:
+                        continue
+                    ages = [total - sum(older), *older]
+                    s = stats.setdefault(name, ForumTaskStats(name))
+                    s.open += total
+                    s.overdue += int(late or 0)
+                    for (label, _lo, _hi), n in zip(AGE_BUCKETS, ages, strict=True):
+                        s.ages[label] += n
+                    oldest_iso = _iso(oldest)
+                    if oldest_iso and (s.oldest is None or oldest_iso < s.oldest):
+                        s.oldest = oldest_iso
         return sorted(stats.values(), key=lambda s: (-s.overdue, s.forum is None, (s.forum or "").lower()))
 
 

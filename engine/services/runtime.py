@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from marshmallow import ValidationError
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, load_only
 
 from ..bpmn.event_definitions import AlmenSignalEventDefinition
@@ -27,8 +28,9 @@ from ..errors import (
 from ..execution import StepResult, advance, element_states, every_task
 from ..forms import validate_form
 from ..limits import DEFAULT_LIMITS, Limits
-from ..models import AuditEvent, Definition, HumanTask, Instance, TaskCandidate, Wait
+from ..models import AuditEvent, Definition, HumanTask, Instance, Wait
 from ..parsing import AlmenMessageEventDefinition, public_id
+from ..queries import instances as instance_queries
 from ..sandbox.values import DataError, check_variables
 from ..timers import clear_failures
 from ..uow import UnitOfWork
@@ -36,7 +38,7 @@ from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_
 from . import monitoring, signals
 
 T = TypeVar("T")
-STATUSES = ("active", "suspended", "incident", "completed", "terminated")
+STATUSES = instance_queries.STATUSES
 
 def check_data(data: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Variables given by a caller (form, API, CLI, message): names that scripts can use, values that
@@ -55,15 +57,15 @@ def check_data(data: Any, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     return data
 
 
-def _business_key_condition(pattern: str) -> Any:
-    """Exact match, or `prefix*` as an index-friendly range; other wildcards fall back to LIKE."""
-    if "*" not in pattern:
-        return Instance.business_key == pattern
-    prefix = pattern[:-1]
-    if pattern.endswith("*") and "*" not in prefix:
-        return (Instance.business_key >= prefix) & (Instance.business_key < prefix + "\U0010ffff")
-    return Instance.business_key.like(pattern.replace("%", r"\%").replace("_", r"\_").replace("*", "%"),
-                                      escape="\\")
+@dataclass
+class InstancePage:
+    """One page of the case list: `total` counts at most paging.COUNT_CAP (a larger value means "more
+    than that"); `next`/`previous` are cursors for the neighbouring pages (None: there is none)."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next: str | None = None
+    previous: str | None = None
 
 
 class RuntimeService:
@@ -317,45 +319,34 @@ class RuntimeService:
              started_to: datetime | None = None, forum: str | None = None,
              started_by: str | None = None,
              limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        if status is not None and status not in STATUSES:
-            raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}")
+        """(one page of cases newest first, how many match: at most paging.COUNT_CAP + 1)."""
+        result = self.page(status=status, key=key, business_key=business_key, version=version,
+                           started_from=started_from, started_to=started_to, forum=forum, started_by=started_by,
+                           limit=limit, offset=offset)
+        return result.items, result.total
+
+    def page(self, *, limit: int = 50, after: str | None = None, before: str | None = None, offset: int = 0,
+             **filters: Any) -> InstancePage:
+        """One page of list() and the cursors of the pages around it (engine/queries/instances.py:
+        every page costs one index walk of `limit` ids, however deep)."""
+        if limit < 1:
+            raise InvalidInputError("limit must be positive")
         with self._engine.uow.read() as uow:
             session = uow.session
-            conditions = []
-            if status:
-                conditions.append(Instance.status == status)
-            if key or version:
-                defs = select(Definition.id)
-                if key:
-                    defs = defs.where(Definition.key == key)
-                if version:
-                    defs = defs.where(Definition.version == version)
-                # Resolved first: a single id lets the (definition_id, id) index give the order too.
-                def_ids = list(session.scalars(defs))
-                conditions.append(Instance.definition_id == def_ids[0] if len(def_ids) == 1
-                                  else Instance.definition_id.in_(def_ids))
-            if business_key:
-                conditions.append(_business_key_condition(business_key))
-            if started_from:
-                conditions.append(Instance.started_at >= started_from)
-            if started_to:
-                conditions.append(Instance.started_at < started_to)
-            if started_by:
-                conditions.append(Instance.started_by == started_by)
-            if forum:
-                conditions.append(Instance.id.in_(
-                    select(HumanTask.instance_id).join(TaskCandidate, TaskCandidate.task_id == HumanTask.id)
-                    .where(TaskCandidate.forum == forum, HumanTask.status == "open")))
-            total = session.scalar(select(func.count(Instance.id)).where(*conditions)) or 0
-            rows = session.scalars(
-                select(Instance).where(*conditions)
+            f = instance_queries.InstanceFilter(session, **filters)
+            if f.empty:
+                return InstancePage([], 0)
+            total = f.count(session)
+            ids = instance_queries.page(session, f, limit, after=after, before=before, offset=offset)
+            rows = {r.id: r for r in session.scalars(
+                select(Instance).where(Instance.id.in_(ids.items))
                 .options(load_only(Instance.id, Instance.status, Instance.business_key, Instance.started_at,
                                    Instance.started_by, Instance.ended_at, Instance.next_due_at,
                                    Instance.incident_message, Instance.definition_id, Instance.version),
                          joinedload(Instance.definition).load_only(Definition.key, Definition.version,
-                                                                   Definition.name))
-                .order_by(Instance.id.desc()).limit(limit).offset(offset)).all()
-            return [instance_summary(r) for r in rows], total
+                                                                   Definition.name)))}
+            return InstancePage([instance_summary(rows[i]) for i in ids.items if i in rows], total,
+                                ids.next, ids.previous)
 
     # -- operations -------------------------------------------------------------------------
     def suspend(self, instance_id: int, user: str | None = None) -> InstanceView:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import (
@@ -22,23 +22,36 @@ from ..errors import (
 )
 from ..execution import advance
 from ..forms import validate_form
-from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
+from ..models import Definition, HumanTask, Instance
 from ..projection import close_task_row
+from ..queries import paging
+from ..queries import tasks as inbox
 from ..views import TaskView
 from .runtime import check_data
 
-TASK_SORTS = ("due", "created", "name", "process")
-_ORDER: dict[str, Callable[[], tuple[Any, ...]]] = {
-    "due": lambda: (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
-    "created": lambda: (HumanTask.created_at.desc(), HumanTask.id.desc()),
-    "name": lambda: (func.lower(HumanTask.name), HumanTask.id),
-    "process": lambda: (func.lower(Definition.name), Definition.key, HumanTask.due_at.is_(None),
-                        HumanTask.due_at, HumanTask.id),
-}
+TASK_SORTS = inbox.SORTS
 
 # Inbox rows need the case header, never the workflow state blob.
 INSTANCE_HEADER = (Instance.id, Instance.business_key, Instance.status, Instance.definition_id, Instance.version)
 DEFINITION_HEADER = (Definition.id, Definition.key, Definition.name, Definition.version)
+
+
+@dataclass
+class TaskPage:
+    """One page of tasks: `total` counts at most paging.COUNT_CAP (a larger value means "more than
+    that"); `next`/`previous` are cursors for the neighbouring pages (None: there is none)."""
+
+    items: list[TaskView]
+    total: int | None
+    next: str | None = None
+    previous: str | None = None
+
+
+_ORDER: dict[str, tuple[Any, ...]] = {
+    "due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+    "created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
+    "name": (func.lower(HumanTask.name), HumanTask.id),
+}
 
 
 class TaskService:
@@ -46,6 +59,7 @@ class TaskService:
         self._engine = engine
 
     # -- queries ----------------------------------------------------------------------------
+    # The query shapes and the indexes they rely on are in engine/queries/tasks.py.
     def query(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
               status: str = "open", limit: int | None = None, offset: int = 0, *,
               process_key: str | None = None, overdue: bool = False, due_before: datetime | None = None,
@@ -56,83 +70,78 @@ class TaskService:
         `assigned` is "me" (assigned to `user`), "unassigned", or None; `overdue` means due before
         now, `due_before` before the given time, `has_due` any due date. `sort` is one of
         TASK_SORTS: due (overdue first, undated last), created (newest first), name, process.
-        Only the projection tables are read, never workflow state."""
-        if sort not in TASK_SORTS:
-            raise InvalidInputError(f"sort must be one of {', '.join(TASK_SORTS)}")
+        Only the projection tables are read, never workflow state. Without `limit` every match is
+        returned (callers that show a list page with page() instead)."""
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
+        inbox.segments(sort)
+        filters = dict(forum=forum, user=user, instance_id=instance_id, status=status, process_key=process_key,
+                       overdue=overdue, due_before=due_before, has_due=has_due, assigned=assigned)
+        if limit:
+            return self.page(**filters, sort=sort, limit=limit, offset=offset, count=False).items
         with self._engine.uow.read() as uow:
             session = uow.session
-            conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
-                                          due_before, has_due, assigned)
-            if conditions is None:
+            f = self._filter(session, filters)
+            if f.empty:
                 return []
-            q = (select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
-                 .join(Definition, Instance.definition_id == Definition.id)
-                 .options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
-                          .contains_eager(Instance.definition).load_only(*DEFINITION_HEADER))
-                 .where(*conditions).order_by(*_ORDER[sort]()))
-            if limit:
-                q = q.limit(limit).offset(offset)
-            elif offset:
-                q = q.offset(offset)
-            return [TaskView.of(t) for t in session.scalars(q)]
+            order = inbox.PROCESS_ORDER if sort == "process" else _ORDER[sort]
+            return self._views(session, list(session.scalars(f.ids(None, sort).order_by(*order).offset(offset))))
+
+    def page(self, *, sort: str = "due", limit: int = 25, after: str | None = None, before: str | None = None,
+             offset: int = 0, count: bool = True, **filters: Any) -> TaskPage:
+        """One page of query()'s tasks (same filters) and the cursors of the pages around it; with
+        `count`, how many match in all (capped at paging.COUNT_CAP). Pages after a cursor cost the
+        same however deep they are."""
+        segments = inbox.segments(sort)
+        with self._engine.uow.read() as uow:
+            session = uow.session
+            f = self._filter(session, filters)
+            if f.empty:
+                return TaskPage([], 0)
+            # The count also picks the query shape (engine/queries/tasks.py); without `count` it only
+            # needs to know whether there are more than DRIVE_LIMIT.
+            total = None
+            if count or f.restricted:
+                total = paging.capped_count(session, f.count_query(),
+                                            paging.COUNT_CAP if count else inbox.DRIVE_LIMIT)
+            q = f.ids(total if f.restricted else None, sort)
+            if sort == "process":
+                result = paging.offset_page(session, q, inbox.PROCESS_ORDER, limit, after=after, before=before,
+                                            offset=offset, row=lambda r: r[0])
+            else:
+                result = paging.page(session, q, segments, limit, after=after, before=before, offset=offset,
+                                     row=lambda r: r[0])
+            return TaskPage(self._views(session, result.items), total if count else None, result.next,
+                            result.previous)
 
     def count(self, forum: str | None = None, user: str | None = None, instance_id: int | None = None,
               status: str = "open", *, process_key: str | None = None, overdue: bool = False,
-              due_before: datetime | None = None, has_due: bool = False, assigned: str | None = None) -> int:
-        """How many tasks query() with the same filters finds in all (for paging)."""
+              due_before: datetime | None = None, has_due: bool = False, assigned: str | None = None,
+              cap: int = paging.COUNT_CAP) -> int:
+        """How many tasks query() with the same filters finds in all, counting at most `cap` + 1."""
+        filters = dict(forum=forum, user=user, instance_id=instance_id, status=status, process_key=process_key,
+                       overdue=overdue, due_before=due_before, has_due=has_due, assigned=assigned)
         with self._engine.uow.read() as uow:
             session = uow.session
-            conditions = self._conditions(session, forum, user, instance_id, status, process_key, overdue,
-                                          due_before, has_due, assigned)
-            if conditions is None:
-                return 0
-            q = select(func.count(HumanTask.id))
-            if process_key is not None:
-                q = q.join(Instance, HumanTask.instance_id == Instance.id)
-            return session.scalar(q.where(*conditions)) or 0
+            f = self._filter(session, filters)
+            return 0 if f.empty else paging.capped_count(session, f.count_query(), cap)
 
-    def _conditions(self, session: Session, forum: str | None, user: str | None, instance_id: int | None,
-                    status: str, process_key: str | None, overdue: bool, due_before: datetime | None,
-                    has_due: bool, assigned: str | None) -> list[Any] | None:
-        """SQL conditions for the filters; None when nothing can match (no need to ask the database)."""
-        if status not in ("open", "completed", "cancelled", "all"):
-            raise InvalidInputError("status must be open, completed, cancelled or all")
-        if assigned not in (None, "me", "unassigned"):
-            raise InvalidInputError("assigned must be 'me' or 'unassigned'")
-        if assigned == "me" and not user:
-            raise InvalidInputError("assigned='me' needs a user")
-        conditions: list[Any] = []
-        if status != "all":
-            conditions.append(HumanTask.status == status)
-        if forum is not None:
-            conditions.append(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum == forum)))
-        if instance_id is not None:
-            conditions.append(HumanTask.instance_id == instance_id)
-        if assigned == "me":
-            conditions.append(HumanTask.assignee == user)
-        elif assigned == "unassigned":
-            conditions.append(HumanTask.assignee.is_(None))
-        if user is not None and assigned != "me":
-            forums = self._engine.identity.forums_of(user, session)
-            mine = [HumanTask.id.in_(select(TaskCandidateUser.task_id).where(TaskCandidateUser.username == user))]
-            if forums:
-                mine.append(HumanTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.forum.in_(forums))))
-            if assigned != "unassigned":
-                mine.append(HumanTask.assignee == user)
-            conditions.append(or_(*mine))
-        if process_key is not None:
-            conditions.append(Instance.definition_id.in_(select(Definition.id).where(Definition.key == process_key)))
-        if overdue:
-            conditions.append(HumanTask.due_at < self._engine.clock.now())
-        if due_before is not None:
-            if due_before.tzinfo is None:
-                raise InvalidInputError("due_before needs a time zone")
-            conditions.append(HumanTask.due_at < due_before.astimezone(UTC))  # SQLite compares UTC text
-        if has_due:
-            conditions.append(HumanTask.due_at.is_not(None))
-        return conditions
+    def _filter(self, session: Session, filters: dict[str, Any]) -> inbox.InboxFilter:
+        return inbox.InboxFilter(session, forums_of=self._engine.identity.forums_of, now=self._engine.clock.now(),
+                                 **filters)
+
+    @staticmethod
+    def _views(session: Session, ids: list[int]) -> list[TaskView]:
+        """The tasks with these ids, in this order, with their case's and process's header columns
+        (never the state blob)."""
+        if not ids:
+            return []
+        q = (select(HumanTask).join(Instance, HumanTask.instance_id == Instance.id)
+             .join(Definition, Instance.definition_id == Definition.id).where(HumanTask.id.in_(ids))
+             .options(contains_eager(HumanTask.instance).load_only(*INSTANCE_HEADER)
+                      .contains_eager(Instance.definition).load_only(*DEFINITION_HEADER)))
+        rows = {t.id: t for t in session.scalars(q)}
+        return [TaskView.of(rows[i]) for i in ids if i in rows]
 
     def get(self, task_id: int) -> TaskView:
         with self._engine.uow.read() as uow:

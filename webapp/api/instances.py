@@ -9,6 +9,7 @@ from flask import url_for
 
 from ..access import engine, is_admin, may_start, may_view_instance
 from .auth import locale, role_required, username
+from .paging import page_fields
 from .problems import ApiProblem
 from .registry import operation
 from .schemas import (
@@ -46,13 +47,13 @@ def start(body: dict[str, Any]) -> Any:
 def list_instances(query: dict[str, Any]) -> Any:
     started_by = query.get("started_by") if is_admin() else username()
     started_from, started_to = query.get("started_from"), query.get("started_to")
-    rows, total = engine().runtime.list(
+    result = engine().runtime.page(
         status=query.get("status"), key=query.get("process"), business_key=query.get("business_key"),
         version=query.get("version"), forum=query.get("forum"), started_by=started_by,
         started_from=started_from.astimezone(UTC) if started_from else None,
         started_to=started_to.astimezone(UTC) if started_to else None,
-        limit=query["limit"], offset=query["offset"])
-    return {"items": rows, "total": total, "limit": query["limit"], "offset": query["offset"]}
+        limit=query["limit"], offset=query["offset"], after=query.get("after"))
+    return {"items": result.items, **page_fields(result, query)}
 
 
 def _visible(instance_id: int) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from engine.queries.paging import COUNT_CAP, MAX_OFFSET
 from engine.services.runtime import STATUSES
 from engine.services.tasks import TASK_SORTS
 
@@ -109,9 +110,14 @@ class TaskSchema(Schema):
 
 
 class PageSchema(Schema):
-    total = fields.Integer(required=True, metadata=_d("Matches in all, for paging."))
+    total = fields.Integer(required=True, metadata=_d(
+        f"Matches in all, counted up to {COUNT_CAP:,}; see total_exact."))
+    total_exact = fields.Boolean(required=True, metadata=_d(
+        f"false when there are more than {COUNT_CAP:,} matches (counting stops there; total is then {COUNT_CAP:,})."))
     limit = fields.Integer(required=True)
     offset = fields.Integer(required=True)
+    next = fields.String(allow_none=True, required=True, metadata=_d(
+        "Cursor of the next page: pass it as `after` (null on the last page). Deep pages cost what the first does."))
 
 
 class TaskPageSchema(PageSchema):
@@ -124,7 +130,13 @@ def _limit() -> fields.Integer:
 
 
 def _offset() -> fields.Integer:
-    return fields.Integer(load_default=0, validate=validate.Range(min=0), metadata=_d("Rows to skip."))
+    return fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET),
+                          metadata=_d(f"Rows to skip (at most {MAX_OFFSET:,}; page further with `after`)."))
+
+
+def _after() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=2000),
+                         metadata=_d("A page cursor: the `next` of the previous page."))
 
 
 class TaskQuerySchema(StrictSchema):
@@ -139,6 +151,7 @@ class TaskQuerySchema(StrictSchema):
                          metadata=_d("due: overdue first, undated last; created: newest first; name; process."))
     limit = _limit()
     offset = _offset()
+    after = _after()
 
 
 class CompleteRequestSchema(StrictSchema):
@@ -227,6 +240,7 @@ class InstanceQuerySchema(StrictSchema):
     started_by = fields.String(metadata=_d("Cases started by this user (non-administrators: always themselves)."))
     limit = _limit()
     offset = _offset()
+    after = _after()
 
 
 class StartRequestSchema(StrictSchema):

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..access import engine, may_view_instance, may_view_task
 from .auth import locale, username
+from .paging import page_fields
 from .problems import ApiProblem
 from .registry import operation
 from .schemas import CompleteRequestSchema, CompleteResultSchema, TaskPageSchema, TaskQuerySchema, TaskSchema
@@ -28,10 +29,9 @@ def list_tasks(query: dict[str, Any]) -> Any:
         filters["instance_id"] = inst.id
         if filters["assigned"] is None:
             filters["user"] = None  # every task of the case, whichever forum
-    total = eng.tasks.count(**filters)
-    rows = eng.tasks.query(**filters, sort=query["sort"], limit=query["limit"], offset=query["offset"])
-    return {"items": [t.to_dict() for t in rows], "total": total, "limit": query["limit"],
-            "offset": query["offset"]}
+    result = eng.tasks.page(**filters, sort=query["sort"], limit=query["limit"], offset=query["offset"],
+                            after=query.get("after"))
+    return {"items": [t.to_dict() for t in result.items], **page_fields(result, query)}
 
 
 def _visible(task_id: int) -> Any:

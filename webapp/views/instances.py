@@ -10,11 +10,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import MessageCorrelationError
+from engine import InvalidInputError, MessageCorrelationError
 from engine.services.runtime import STATUSES
 
 from ..access import admin_required, engine, may_view_instance
-from ..paging import current_page
+from ..paging import Page, current_page
 from ..templating import status_labels
 from ..timefmt import LOCAL_TZ
 
@@ -35,11 +35,16 @@ def index() -> Any:
         version = None
     forum = args.get("forum", "").strip()
     page = current_page()
-    rows, total = eng.runtime.list(status=status or None, key=key or None, business_key=business_key or None,
-                                   version=version, started_from=_day(args.get("started_from")),
-                                   started_to=_day(args.get("started_to"), next_day=True), forum=forum or None,
-                                   limit=page.size, offset=page.offset)
-    page.total = total
+    filters = dict(status=status or None, key=key or None, business_key=business_key or None, version=version,
+                   started_from=_day(args.get("started_from")),
+                   started_to=_day(args.get("started_to"), next_day=True), forum=forum or None)
+    try:
+        result = eng.runtime.page(**filters, limit=page.size, **page.cursors())
+    except InvalidInputError:  # a cursor that is not ours (edited link): the first page instead
+        page = Page(1, page.size, 0)
+        result = eng.runtime.page(**filters, limit=page.size)
+    page.fill(result)
+    rows = result.items
     processes = sorted({(d.key, d.name or d.key) for d in eng.definitions.list(latest_only=True)},
                        key=lambda kv: kv[1].lower())
     return render_template("instances/list.html", rows=rows, page=page, processes=processes,

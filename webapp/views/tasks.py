@@ -9,13 +9,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine import FormValidationError
+from engine import FormValidationError, InvalidInputError
 from engine.services.tasks import TASK_SORTS
 from engine.views import TaskView
 
 from .. import formgen
 from ..access import admin_required, engine, is_admin, may_view_task
-from ..paging import current_page
+from ..paging import Page, current_page
 
 bp = Blueprint("tasks", __name__)
 
@@ -38,13 +38,20 @@ def inbox_filters(args: Any, user: str) -> dict[str, Any]:
 
 @bp.route("/tasks")
 def inbox() -> Any:
-    """Filtering, sorting and paging happen in the database: one count and one page of rows."""
+    """Filtering, sorting and paging happen in the database: a capped count and one page of rows,
+    reached through a cursor (engine/queries/paging.py)."""
     eng = engine()
     args = request.args
     sort = args.get("sort", "due") if args.get("sort") in TASK_SORTS else "due"
     filters = inbox_filters(args, current_user.username)
-    page = current_page(eng.tasks.count(**filters))
-    tasks = eng.tasks.query(**filters, sort=sort, limit=page.size, offset=page.offset)
+    page = current_page()
+    try:
+        result = eng.tasks.page(**filters, sort=sort, limit=page.size, **page.cursors())
+    except InvalidInputError:  # a cursor that is not ours (edited link): the first page instead
+        page = Page(1, page.size, 0)
+        result = eng.tasks.page(**filters, sort=sort, limit=page.size)
+    page.fill(result)
+    tasks = result.items
     processes = sorted({(d.key, d.name or d.key) for d in eng.definitions.list(latest_only=True)},
                        key=lambda kv: kv[1].lower())
     return render_template("tasks/list.html", tasks=tasks, page=page, forums=current_user.forums,
