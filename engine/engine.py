@@ -19,6 +19,7 @@ from .services.runtime import RuntimeService
 from .services.scheduler import SchedulerService
 from .services.tasks import TaskService
 from .services.tokens import TokenService
+from .timer_starts import TimerStartSchedule
 from .uow import UnitOfWorkFactory
 
 
@@ -42,16 +43,21 @@ class Engine:
         self.script_engine = RestrictedScriptEngine(self.clock, self.calendar, self.limits)
         self.codec = WorkflowCodec()
         self.projector = Projector(self.codec, self.clock, self.limits)
-        self.definitions = DefinitionService(self)
-        self.runtime = RuntimeService(self)
-        self.tasks = TaskService(self)
-        self.history = HistoryService(self)
-        self.scheduler = SchedulerService(self)
-        self.identity = IdentityService(self)
+        self.timer_starts = TimerStartSchedule(self.script_engine, self.clock, self.limits)
+        self.identity = IdentityService(self.uow, self.clock, self.calendar, db, self.limits)
+        self.definitions = DefinitionService(self.uow, self.clock, self.limits, self.codec, self.timer_starts)
+        self.runtime = RuntimeService(self.uow, self.clock, self.limits, db, self.codec, self.script_engine,
+                                      self.projector, self.definitions)
+        self.tasks = TaskService(self.uow, self.clock, self.limits, db, self.projector, self.runtime, self.identity,
+                                 self.definitions)
+        self.history = HistoryService(self.uow, self.clock, self.projector, self.runtime)
+        self.scheduler = SchedulerService(self.uow, self.clock, self.limits, db, self.projector, self.script_engine,
+                                          self.runtime, self.timer_starts)
         self.tokens = TokenService(self.uow, self.clock)
-        self.reporting = ReportingService(self)
-        self.cleanup = CleanupService(self)
-        self.migration = MigrationService(self)
+        self.reporting = ReportingService(self.uow, self.clock)
+        self.cleanup = CleanupService(self.uow, self.clock, db)
+        self.migration = MigrationService(self.uow, self.codec, self.projector, self.script_engine, self.runtime,
+                                          self.definitions)
         self.projector.dispatcher = self.runtime.dispatch_thrown
 
     @classmethod

@@ -16,7 +16,7 @@ lists what would go and writes nothing. Export a case's history first with Histo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
@@ -24,6 +24,11 @@ from sqlalchemy.orm import Session, aliased
 from ..errors import InvalidInputError
 from ..models import AuditEvent, Base, Definition, Instance
 from ..views import _iso
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..db import Database
+    from ..uow import UnitOfWorkFactory
 
 ENDED = ("completed", "terminated")
 RUNNING = ("active", "suspended", "incident")
@@ -54,8 +59,10 @@ def _purge(session: Session, table: Table, column: Column, keys: Any) -> int:
 
 
 class CleanupService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, db: Database) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._db = db
 
     def run(self, dry_run: bool = False, limit: int = DEFAULT_LIMIT, user: str | None = None,
             batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, Any]:
@@ -68,16 +75,16 @@ class CleanupService:
             raise InvalidInputError(f"limit must be a whole number between 1 and {MAX_LIMIT}")
         if not 1 <= batch_size <= 10_000:
             raise InvalidInputError("batch_size must be between 1 and 10000")
-        now = self._engine.clock.now()
+        now = self._clock.now()
         removed: list[dict[str, Any]] = []
         batches = 0
         if dry_run:
-            with self._engine.uow.write() as uow:
+            with self._uow.write() as uow:
                 session = uow.session
                 removed = self._due(session, now, limit + 1)
         else:
             while len(removed) < limit:
-                with self._engine.uow.write() as uow:
+                with self._uow.write() as uow:
                     session = uow.session
                     batch = self._due(session, now, min(batch_size, limit - len(removed)), lock=True)
                     if not batch:
@@ -85,7 +92,7 @@ class CleanupService:
                     self._remove(session, batch, now, user)
                 removed.extend(batch)
                 batches += 1
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
             more = bool(self._due(session, now, 1)) if not dry_run else len(removed) > limit
             held = self._due(session, now, limit, held_back=True)
@@ -113,7 +120,7 @@ class CleanupService:
                      .where(Instance.definition_id == def_id, Instance.ended_at <= cutoff,
                             Instance.status.in_(ENDED), parent_runs if held_back else ~parent_runs)
                      .order_by(Instance.ended_at, Instance.id).limit(limit - len(found)))
-            if lock and self._engine.db.is_postgres:
+            if lock and self._db.is_postgres:
                 query = query.with_for_update(skip_locked=True, of=Instance)
             for inst_id, business_key, status, ended_at, parent_id in session.execute(query):
                 item = {"instance_id": inst_id, "process_key": key, "process_version": version,

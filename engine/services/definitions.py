@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, load_only
@@ -18,6 +18,13 @@ from ..models import Definition, Deployment, Instance
 from ..models import Resource as ResourceRow
 from ..parsing import LoadedResource, ParsedProcess, Resource, build_processes, load_resource, public_id
 from ..views import DefinitionInfo
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..limits import Limits
+    from ..serialization import WorkflowCodec
+    from ..timer_starts import TimerStartSchedule
+    from ..uow import UnitOfWorkFactory
 
 SUFFIXES = (".bpmn", ".bpmn20.xml", ".dmn", ".dmn11.xml")
 # What a list of definitions shows: never spec_json (tens of KB each).
@@ -53,14 +60,22 @@ class DefinitionHeader:
 
 
 class DefinitionService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory,
+                 clock: Clock,
+                 limits: Limits,
+                 codec: WorkflowCodec,
+                 timer_starts: TimerStartSchedule) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._limits = limits
+        self._codec = codec
+        self._timer_starts = timer_starts
         self._headers: dict[int, DefinitionHeader] = {}
 
     # -- validation and deployment -------------------------------------------------------------
     def validate(self, resources: list[Resource]) -> list[Problem]:
         """Every problem deploying these resources would report; nothing is stored."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             try:
                 self._parse(session, resources)
@@ -82,8 +97,8 @@ class DefinitionService:
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise DeploymentError([Problem(n, None, "given twice in one deployment") for n in sorted(dupes)])
-        now = self._engine.clock.now()
-        with self._engine.uow.write() as uow:
+        now = self._clock.now()
+        with self._uow.write() as uow:
             session = uow.session
             loaded, parsed = self._parse(session, resources)
             deployed: list[DefinitionInfo] = []
@@ -101,7 +116,7 @@ class DefinitionService:
             session.flush()
             for proc in parsed:
                 try:
-                    spec_json = self._engine.codec.spec_json(proc.spec, proc.subprocess_specs)
+                    spec_json = self._codec.spec_json(proc.spec, proc.subprocess_specs)
                 except (TypeError, ValueError) as exc:  # a spec part nothing can store must refuse, not crash
                     raise DeploymentError([Problem(proc.resource.name, proc.key,
                                                    f"the process cannot be stored: {exc}")]) from None
@@ -141,7 +156,7 @@ class DefinitionService:
         deployed: dict[str, list[int]] = {}
         for key, version in session.execute(select(Definition.key, Definition.version)):
             deployed.setdefault(key, []).append(version)
-        return loaded, build_processes(loaded, context, self._engine.limits, self._engine.clock.now(),
+        return loaded, build_processes(loaded, context, self._limits, self._clock.now(),
                                        deployed=deployed)
 
     @staticmethod
@@ -210,7 +225,7 @@ class DefinitionService:
         elif trigger["kind"] == "timer":
             definition.start_timer = trigger["expression"]
             try:
-                definition.next_start_at = self._engine.scheduler.first_start(trigger["expression"])
+                definition.next_start_at = self._timer_starts.first_start(trigger["expression"])
             except Exception as exc:  # evaluated here, at deploy: a refusal naming the start event
                 raise DeploymentError([Problem(proc.resource.name, public_id(trigger.get("element_id")),
                                                f"the timer start event cannot be scheduled: {_describe(exc)}")]) \
@@ -225,7 +240,7 @@ class DefinitionService:
     def list(self, latest_only: bool = False) -> list[DefinitionInfo]:
         """Every definition (or the latest version of each): one query for the listed columns and the
         resource's name, never the spec or the file content."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             q = (select(Definition, ResourceRow.name).join(ResourceRow, ResourceRow.id == Definition.resource_id)
                  .options(load_only(*LIST_COLUMNS)).order_by(Definition.key, Definition.version))
@@ -234,7 +249,7 @@ class DefinitionService:
             return [DefinitionInfo.of(d, resource_name=name) for d, name in session.execute(q)]
 
     def get(self, key: str, version: int | None = None) -> DefinitionInfo:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             return DefinitionInfo.of(self.find(session, key, version))
 
@@ -260,7 +275,7 @@ class DefinitionService:
         return d
 
     def source(self, key: str, version: int | None = None) -> tuple[str, bytes]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             d = self.find(session, key, version)
             return d.resource.name, d.resource.content
@@ -277,7 +292,7 @@ class DefinitionService:
     def instance_counts(self) -> dict[tuple[str, int], dict[str, int]]:
         """{(key, version): {status: count}} for the process library and dashboard: one GROUP BY over
         the (definition_id, status) index, never the case rows."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             rows = session.execute(select(Instance.definition_id, Instance.status, func.count())
                                    .group_by(Instance.definition_id, Instance.status)).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, load_only
@@ -12,15 +12,27 @@ from ..errors import InvalidInputError
 from ..models import AuditEvent, Comment, Definition, HumanTask, Instance, TaskCandidate
 from ..views import AuditView, TaskView, _iso
 
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..projection import Projector
+    from ..uow import UnitOfWorkFactory
+    from .runtime import RuntimeService
+
 EXPORT_FORMAT = "almenflow-history/1"
 
 
 class HistoryService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory,
+                 clock: Clock,
+                 projector: Projector,
+                 runtime: RuntimeService) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._projector = projector
+        self._runtime = runtime
 
     def events(self, instance_id: int | None = None, type_: str | None = None, limit: int = 1000) -> list[AuditView]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             q = select(AuditEvent)
             if instance_id is not None:
@@ -35,18 +47,18 @@ class HistoryService:
             raise InvalidInputError("a comment cannot be empty")
         if len(text) > 5000:
             raise InvalidInputError("a comment may be at most 5000 characters")
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
-            inst = self._engine.runtime.instance(session, instance_id)
-            comment = Comment(instance_id=inst.id, task_id=task_id, user=user, time=self._engine.clock.now(), text=text)
+            inst = self._runtime.instance(session, instance_id)
+            comment = Comment(instance_id=inst.id, task_id=task_id, user=user, time=self._clock.now(), text=text)
             session.add(comment)
-            self._engine.projector.audit(session, inst, "comment_added", user=user, task_id=task_id,
+            self._projector.audit(session, inst, "comment_added", user=user, task_id=task_id,
                                          details={"text": text})
             session.flush()
             return {"id": comment.id, "user": user, "time": _iso(comment.time), "text": text, "task_id": task_id}
 
     def comments(self, instance_id: int) -> list[dict[str, Any]]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             rows = session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
             return [{"id": c.id, "user": c.user, "time": _iso(c.time), "text": c.text, "task_id": c.task_id}
@@ -55,9 +67,9 @@ class HistoryService:
     def export(self, instance_id: int) -> dict[str, Any]:
         """A case's whole history as plain JSON data, e.g. to archive before the history cleanup
         removes it: the instance, every audit event, every comment and every human task."""
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
-            inst = self._engine.runtime.instance(session, instance_id)
+            inst = self._runtime.instance(session, instance_id)
             d = inst.definition
             events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst.id)
                                      .order_by(AuditEvent.id)).all()
@@ -68,7 +80,7 @@ class HistoryService:
                        if inst.ended_at is not None and d.history_ttl_days is not None else None)
             return {
                 "format": EXPORT_FORMAT,
-                "exported_at": _iso(self._engine.clock.now()),
+                "exported_at": _iso(self._clock.now()),
                 "instance": {
                     "id": inst.id, "business_key": inst.business_key, "status": inst.status,
                     "process": {"key": d.key, "version": d.version, "name": d.name},
@@ -91,7 +103,7 @@ class HistoryService:
         (from its task_completed audit event) and the form fields that describe that data."""
         if not 1 <= limit <= 500:
             raise InvalidInputError("limit must be between 1 and 500")
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             tasks = session.scalars(
                 select(HumanTask)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from argon2 import PasswordHasher
@@ -19,6 +19,13 @@ from sqlalchemy.orm import Session
 from ..credential_cache import CredentialCache
 from ..errors import ConflictError, InvalidInputError, NotFoundError
 from ..models import Forum, HousingOrganisation, Membership, User
+
+if TYPE_CHECKING:
+    from ..business_calendar import BusinessCalendar
+    from ..clock import Clock
+    from ..db import Database
+    from ..limits import Limits
+    from ..uow import UnitOfWorkFactory
 
 ROLES = ("member", "owner", "admin")
 FORUM_KINDS = ("internal", "sector", "administration", "committee", "council", "lokaludvalg", "role")
@@ -68,10 +75,18 @@ class PrincipalCache:
 
 
 class IdentityService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-        self._principals = PrincipalCache(engine.limits.identity_cache_seconds)
-        limits = engine.limits
+    def __init__(self, uow: UnitOfWorkFactory,
+                 clock: Clock,
+                 calendar: BusinessCalendar,
+                 db: Database,
+                 limits: Limits) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._calendar = calendar
+        self._db = db
+        self._limits = limits
+        self._principals = PrincipalCache(limits.identity_cache_seconds)
+        limits = self._limits
         # HTTP Basic's successful checks (verify_password(cached=True)); see engine/credential_cache.py.
         self.credentials = CredentialCache(limits.credential_cache_seconds, limits.credential_cache_entries)
         # Each argon2 call takes 64 MiB: bound how many run at once, so N clients do not cost N x 64 MiB.
@@ -84,7 +99,7 @@ class IdentityService:
     def _session(self, session: Session | None) -> Any:
         from contextlib import nullcontext
 
-        return nullcontext(session) if session is not None else self._engine.db.read()
+        return nullcontext(session) if session is not None else self._db.read()
 
     # -- users ------------------------------------------------------------------------------
     def add_user(self, username: str, name: str = "", role: str = "member", forums: list[str] | None = None,
@@ -96,14 +111,14 @@ class IdentityService:
         if password is not None and len(password) < 8:
             raise InvalidInputError("password must be at least 8 characters")
         password_hash = self._hash(password) if password else None  # argon2 before the write lock, not in it
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             if session.scalar(select(User).where(User.username == username)):
                 raise ConflictError(f"user '{username}' already exists")
             forum_rows = self._forums_by_name(session, forums or [])
             user = User(username=username, name=name or username, role=role, password_hash=password_hash,
-                        created_at=self._engine.clock.now())
+                        created_at=self._clock.now())
             session.add(user)
             session.flush()
             for f in forum_rows:
@@ -115,7 +130,7 @@ class IdentityService:
         if password is not None and len(password) < 8:
             raise InvalidInputError("password must be at least 8 characters")
         password_hash = self._hash(password) if password is not None else None  # before the write lock
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             user = self._user(session, username)
@@ -135,7 +150,7 @@ class IdentityService:
             return self._user_dict(session, user)
 
     def set_membership(self, username: str, forum: str, member: bool) -> None:
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             uow.after_commit(self._principals.clear)  # this process sees the change at once
             session = uow.session
             user = self._user(session, username)
@@ -154,7 +169,7 @@ class IdentityService:
         same username, password and stored hash is not repeated (self.credentials), so only the first
         request of a script pays argon2. The user's row is read either way: role, forums and the active
         flag are always current, and a changed password misses the cache at once."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             user = self._active_user(session, username)
             stored = user.password_hash if user is not None else None
@@ -169,7 +184,7 @@ class IdentityService:
                 _hasher.verify(stored, password)
             except (VerificationError, InvalidHashError):
                 return None
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             user = self._active_user(session, username)
             if user is None or user.password_hash != stored:  # changed while we were checking
@@ -183,12 +198,12 @@ class IdentityService:
         return session.scalar(select(User).where(User.username == username, User.active.is_(True)))
 
     def get_user(self, username: str) -> dict[str, Any]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             return self._user_dict(session, self._user(session, username))
 
     def users(self) -> list[dict[str, Any]]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             return [self._user_dict(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
@@ -236,7 +251,7 @@ class IdentityService:
             raise InvalidInputError("a forum needs a name of at most 255 characters")
         if kind not in FORUM_KINDS:
             raise InvalidInputError(f"forum kind must be one of {', '.join(FORUM_KINDS)}")
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
             forum = session.scalar(select(Forum).where(Forum.name == name))
             if forum is None:
@@ -250,7 +265,7 @@ class IdentityService:
 
     def forums(self) -> list[dict[str, Any]]:
         """Every forum with its active members: two queries, not one per forum."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             members: dict[int, list[str]] = {}
             for forum_id, username in session.execute(
@@ -261,7 +276,7 @@ class IdentityService:
                 select(Forum).order_by(Forum.level.is_(None), Forum.level, Forum.name))]
 
     def forum(self, name: str) -> dict[str, Any]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             f = session.scalar(select(Forum).where(Forum.name == name))
             if f is None:
@@ -285,13 +300,13 @@ class IdentityService:
         return rows
 
     def refresh_calendar(self) -> None:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             for f in session.scalars(select(Forum)):
-                self._engine.calendar.set_meetings(f.name, [date.fromisoformat(m) for m in f.meetings or []])
+                self._calendar.set_meetings(f.name, [date.fromisoformat(m) for m in f.meetings or []])
 
     def housing_organisations(self) -> list[dict[str, Any]]:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             return [{"name": h.name, "afdelinger": h.afdelinger, "fictional": h.fictional}
                     for h in session.scalars(select(HousingOrganisation).order_by(HousingOrganisation.name))]
@@ -310,7 +325,7 @@ class IdentityService:
             self.add_forum(f["name"], f.get("level"), f.get("kind", "role"), f.get("description", ""),
                            f.get("meetings"))
             counts["forums"] += 1
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
             for h in doc.get("housing_organisations") or []:
                 row = session.scalar(select(HousingOrganisation).where(HousingOrganisation.name == h["name"]))

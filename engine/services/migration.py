@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, func, select
@@ -24,6 +24,14 @@ from ..errors import EngineError, InvalidInputError, NotFoundError
 from ..execution import StepResult, advance
 from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
 from ..rebase import Rebase, RebaseError, SpecChanges, rebase, spec_changes
+
+if TYPE_CHECKING:
+    from ..projection import Projector
+    from ..scripting import RestrictedScriptEngine
+    from ..serialization import WorkflowCodec
+    from ..uow import UnitOfWorkFactory
+    from .definitions import DefinitionService
+    from .runtime import RuntimeService
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +108,18 @@ class _Moved:
 
 
 class MigrationService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory,
+                 codec: WorkflowCodec,
+                 projector: Projector,
+                 script_engine: RestrictedScriptEngine,
+                 runtime: RuntimeService,
+                 definitions: DefinitionService) -> None:
+        self._uow = uow
+        self._codec = codec
+        self._projector = projector
+        self._script_engine = script_engine
+        self._runtime = runtime
+        self._definitions = definitions
 
     def plan(self, key: str, from_version: int, to_version: int,
              instance_ids: list[int] | None = None) -> MigrationReport:
@@ -122,11 +140,11 @@ class MigrationService:
                 raise InvalidInputError(f"the {name} must be a positive whole number")
         if from_version == to_version:
             raise InvalidInputError(f"from and to are the same version ({from_version})")
-        codec = self._engine.codec
-        with self._engine.uow.write() as uow:
+        codec = self._codec
+        with self._uow.write() as uow:
             session = uow.session
-            source = self._engine.definitions.find(session, key, from_version)
-            target = self._engine.definitions.find(session, key, to_version)
+            source = self._definitions.find(session, key, from_version)
+            target = self._definitions.find(session, key, to_version)
             source_id, target_id = source.id, target.id
             try:
                 changes = spec_changes(codec.serializer.registry, self._with_called(session, source, True),
@@ -155,7 +173,7 @@ class MigrationService:
         outcome: dict[str, Any] = {}
 
         def work(session: Session) -> _Moved:
-            inst = self._engine.runtime.instance(session, instance_id, lock=not dry_run)
+            inst = self._runtime.instance(session, instance_id, lock=not dry_run)
             outcome.update(business_key=inst.business_key, status=inst.status)
             moved = self._move(session, inst, source_id, target_id, to_version, user, dry_run)
             outcome["status"] = inst.status
@@ -163,12 +181,12 @@ class MigrationService:
 
         try:
             if dry_run:
-                with self._engine.uow.write() as uow:
+                with self._uow.write() as uow:
                     session = uow.session
                     moved = work(session)
                     session.rollback()
             else:
-                moved = self._engine.runtime.retrying(work)
+                moved = self._runtime.retrying(work)
         except _Refused as refused:
             kind = "not_running" if outcome.get("status") in FINISHED else "refused"
             return InstanceMigration(instance_id, outcome.get("business_key"), outcome.get("status", "?"), kind,
@@ -194,10 +212,10 @@ class MigrationService:
         source = inst.definition
         target = session.get(Definition, target_id)
         assert target is not None
-        codec = self._engine.codec
-        engine = self._engine.script_engine
+        codec = self._codec
+        engine = self._script_engine
         label = f"version {to_version}"
-        wf = self._engine.runtime.load(session, inst)
+        wf = self._runtime.load(session, inst)
         ready_before = _automatic_ready(wf)
         new_spec, new_deps = self._targets(session, wf, target)
         try:
@@ -224,12 +242,12 @@ class MigrationService:
             return _Moved(notes, result.active, [r.id for r in rows])
 
         step: StepResult | None = advance(moved) if due_now else None  # they fire now, as they would have
-        self._engine.projector.audit(session, inst, "migrated", user=user, details={
+        self._projector.audit(session, inst, "migrated", user=user, details={
             "from_version": source.version, "to_version": target.version, "from_definition_id": source.id,
             "to_definition_id": target.id, "tasks": [r.id for r in rows], "notes": notes})
         inst.definition = target
         inst.definition_id = target.id
-        self._engine.projector.persist(session, inst, moved, user=user, step=step)
+        self._projector.persist(session, inst, moved, user=user, step=step)
         for row, fresh in refreshed:
             if row.status == "open":  # not cancelled by a boundary event that fired at once
                 self._apply_row(session, row, fresh)
@@ -243,7 +261,7 @@ class MigrationService:
     def _targets(self, session: Session, wf: Any, target: Definition) -> tuple[Any, dict[str, Any]]:
         """The target's process spec and the spec every sub-workflow of `wf` moves to, keyed by the
         name the sub-workflow's spec has now."""
-        codec = self._engine.codec
+        codec = self._codec
         resolver = CallResolver(session, codec, target)
         new_spec, new_deps = codec.specs_from_json(target.spec_json)
         mapped: dict[str, Any] = dict(new_deps)
@@ -280,7 +298,7 @@ class MigrationService:
         process id; their sub-processes as '<process id>/<sub-process id>'), for the change report.
         calledElementBinding "latest" reads as of the definition's deployment for the source version
         (what its instances started with) and as of now for the target (what they move to)."""
-        codec = self._engine.codec
+        codec = self._codec
         resolver = CallResolver(session, codec, definition)
         spec, subs = codec.specs_from_json(definition.spec_json)
         subs = dict(subs)
@@ -308,7 +326,7 @@ class MigrationService:
                        notes: list[str]) -> list[tuple[HumanTask, HumanTask]]:
         """Each open task row with what the new version says about it (same id, assignee, created), as the
         projector would make it. An assignment the new version cannot evaluate refuses the instance."""
-        projector = self._engine.projector
+        projector = self._projector
         ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY) if t.task_spec.manual}
         out = []
         for row in rows:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, literal_column, select, true
 
 from ..assignment import COPENHAGEN
 from ..errors import InvalidInputError
 from ..models import HumanTask, Instance, TaskCandidate
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..uow import UnitOfWorkFactory
 
 MAX_WEEKS = 104
 # Age of an open task in whole days: (label, lower bound inclusive, upper bound exclusive or None).
@@ -59,15 +63,16 @@ def _local_midnight(day: date) -> datetime:
 
 
 class ReportingService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
 
     # -- weeks ------------------------------------------------------------------------------
     def weeks(self, count: int = 12) -> list[Week]:
         """The last `count` ISO weeks in Copenhagen time, oldest first, the current week last."""
         if not 1 <= count <= MAX_WEEKS:
             raise InvalidInputError(f"weeks must be between 1 and {MAX_WEEKS}")
-        today = self._engine.clock.now().astimezone(COPENHAGEN).date()
+        today = self._clock.now().astimezone(COPENHAGEN).date()
         monday = today - timedelta(days=today.weekday())
         out = []
         for back in range(count - 1, -1, -1):
@@ -87,7 +92,7 @@ class ReportingService:
     def instances_per_week(self, weeks: int = 12) -> list[Week]:
         """Instances started and completed in each of the last `weeks` ISO weeks."""
         buckets = self.weeks(weeks)
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             started = self._count_per_week(session, Instance.started_at, buckets)
             completed = self._count_per_week(session, Instance.ended_at, buckets,
@@ -99,7 +104,7 @@ class ReportingService:
     def tasks_completed_per_week(self, weeks: int = 12) -> list[Week]:
         """Human tasks completed in each of the last `weeks` ISO weeks (task throughput)."""
         buckets = self.weeks(weeks)
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             completed = self._count_per_week(session, HumanTask.completed_at, buckets,
                                              HumanTask.status == literal_column("'completed'"))
@@ -115,7 +120,7 @@ class ReportingService:
 
         Read from the candidate rows' copies of the tasks' times (one partial index, models.py), and
         for tasks without a forum from human_tasks' (forum, status) index: never the task rows."""
-        now = self._engine.clock.now()
+        now = self._clock.now()
         today = now.astimezone(COPENHAGEN).date()
         stats: dict[str | None, ForumTaskStats] = {}
         queries = []
@@ -136,7 +141,7 @@ class ReportingService:
             figures = (func.count(), func.count().filter(due < now), func.min(created), *buckets)
             queries.append(select(forum, *figures).where(*where).group_by(forum) if forum is not None
                            else select(literal_column("NULL"), *figures).where(*where))
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             for q in queries:
                 for name, total, late, oldest, *older in session.execute(q):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from marshmallow import ValidationError
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
@@ -36,6 +36,16 @@ from ..timers import clear_failures
 from ..uow import UnitOfWork
 from ..views import AuditView, InstanceView, TaskView, WaitView, _iso, instance_summary, instance_view
 from . import monitoring, signals
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..db import Database
+    from ..limits import Limits
+    from ..projection import Projector
+    from ..scripting import RestrictedScriptEngine
+    from ..serialization import WorkflowCodec
+    from ..uow import UnitOfWorkFactory
+    from .definitions import DefinitionService
 
 T = TypeVar("T")
 STATUSES = instance_queries.STATUSES
@@ -69,28 +79,50 @@ class InstancePage:
 
 
 class RuntimeService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory,
+                 clock: Clock,
+                 limits: Limits,
+                 db: Database,
+                 codec: WorkflowCodec,
+                 script_engine: RestrictedScriptEngine,
+                 projector: Projector,
+                 definitions: DefinitionService) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._limits = limits
+        self._db = db
+        self._codec = codec
+        self._script_engine = script_engine
+        self._projector = projector
+        self._definitions = definitions
+
+    @property
+    def projector(self) -> Projector:
+        return self._projector
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
 
     # -- shared plumbing used by the other services too -----------------------------------
     def load(self, session: Session, inst: Instance) -> BpmnWorkflow:
         """The case's workflow: the one its last step in this process left (WorkflowCache), or its
         stored state restored against the definition's shared spec objects."""
-        codec = self._engine.codec
+        codec = self._codec
         resolver = CallResolver(session, codec, lambda: inst.definition)
         wf = codec.workflows.take(inst.id, inst.version) if inst.id is not None else None
         if wf is not None:
-            wf.script_engine = self._engine.script_engine
+            wf.script_engine = self._script_engine
             wf.call_resolver = resolver
             return wf
         return codec.load(inst.state_json, inst.definition_id,
                           lambda: session.scalar(select(Definition.spec_json)
                                                  .where(Definition.id == inst.definition_id)),
-                          self._engine.script_engine, resolver=resolver)
+                          self._script_engine, resolver=resolver)
 
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)
-        if lock and self._engine.db.is_postgres:
+        if lock and self._db.is_postgres:
             # Waits for the row and reads what the previous holder committed (SQLite's write
             # transactions are serialised at BEGIN IMMEDIATE instead).
             q = q.with_for_update().execution_options(populate_existing=True)
@@ -103,7 +135,7 @@ class RuntimeService:
         """Run `fn(session)` as one unit of work, repeated on conflicts (UnitOfWorkFactory.run). A step
         whose state cannot be stored is rolled back and the case gets an incident instead."""
         try:
-            return self._engine.uow.run(lambda uow: fn(uow.session))
+            return self._uow.run(lambda uow: fn(uow.session))
         except StateNotStorable as exc:
             if exc.instance_id is not None:
                 self._record_incident(exc.instance_id, exc.message)
@@ -111,7 +143,7 @@ class RuntimeService:
 
     def _record_incident(self, instance_id: int, message: str) -> None:
         """Put a case in incident after its step was rolled back (the step's own state is lost)."""
-        with self._engine.uow.write() as uow:
+        with self._uow.write() as uow:
             session = uow.session
             inst = self.instance(session, instance_id, lock=True)
             if inst.status in ("completed", "terminated"):
@@ -119,16 +151,16 @@ class RuntimeService:
             inst.status = "incident"
             inst.incident_message = message[:4000]
             inst.incident_element_id = None
-            inst.incident_at = self._engine.clock.now()
-            self._engine.projector.audit(session, inst, "incident", user=None, details={"message": message})
+            inst.incident_at = self._clock.now()
+            self._projector.audit(session, inst, "incident", user=None, details={"message": message})
 
     # -- start ------------------------------------------------------------------------------
     def start(self, key: str, business_key: str | None = None, data: dict[str, Any] | None = None,
               user: str | None = None, version: int | None = None) -> InstanceView:
-        data = check_data(data, self._engine.limits)
-        with self._engine.uow.write() as uow:
+        data = check_data(data, self._limits)
+        with self._uow.write() as uow:
             session = uow.session
-            definition = self._engine.definitions.find(session, key, version)
+            definition = self._definitions.find(session, key, version)
             inst = self.start_in(session, definition, business_key, data, user)
             history = self._history(uow, inst)
         return self._started_view(uow, inst, definition, history)
@@ -137,10 +169,10 @@ class RuntimeService:
                         business_key: str | None = None, locale: str = "da") -> InstanceView:
         """Start from a submitted start form: the data is validated against the start event's
         camunda:formData first (field-level errors, nothing started)."""
-        data = check_data(data, self._engine.limits)
-        with self._engine.uow.write() as uow:
+        data = check_data(data, self._limits)
+        with self._uow.write() as uow:
             session = uow.session
-            definition = self._engine.definitions.find(session, key)
+            definition = self._definitions.find(session, key)
             try:
                 cleaned = validate_form(list(definition.start_form or []), data, locale)
             except ValidationError as exc:
@@ -168,22 +200,22 @@ class RuntimeService:
 
     def start_in(self, session: Session, definition: Definition, business_key: str | None,
                  data: dict[str, Any], user: str | None, parent_id: int | None = None) -> Instance:
-        wf = self._engine.codec.new_workflow(lambda: definition.spec_json, self._engine.script_engine,
-                                             resolver=CallResolver(session, self._engine.codec, definition),
+        wf = self._codec.new_workflow(lambda: definition.spec_json, self._script_engine,
+                                             resolver=CallResolver(session, self._codec, definition),
                                              definition_id=definition.id)
         start_task = wf.get_tasks(state=TaskState.READY)[0] if wf.get_tasks(state=TaskState.READY) else None
         if start_task is not None and data:
             start_task.set_data(**data)
-        now = self._engine.clock.now()
+        now = self._clock.now()
         # Inserted by persist with its state, in one statement; the audit events get its id then.
         inst = Instance(definition=definition, business_key=business_key, status="active", state_json="{}",
                         variables={}, started_at=now, started_by=user, parent_instance_id=parent_id,
                         open_tasks={})
         session.add(inst)
-        self._engine.projector.audit(session, inst, "started", user=user,
+        self._projector.audit(session, inst, "started", user=user,
                                      details={"data": data, "version": definition.version})
         step = advance(wf)
-        self._engine.projector.persist(session, inst, wf, user=user, step=step)
+        self._projector.persist(session, inst, wf, user=user, step=step)
         return inst
 
     # -- messages ---------------------------------------------------------------------------
@@ -191,7 +223,7 @@ class RuntimeService:
                   user: str | None = None, all_instances: bool = False) -> list[int]:
         """Deliver message `name` to the instance(s) waiting for it (filtered by business key), or
         start the process whose start event is that message. Nothing waiting is an error."""
-        data = check_data(data, self._engine.limits)
+        data = check_data(data, self._limits)
         return self.retrying(lambda session: self.deliver(session, name, business_key, data, user, all_instances))
 
     def deliver(self, session: Session, name: str, business_key: str | None, data: dict[str, Any],
@@ -210,7 +242,7 @@ class RuntimeService:
             if starter is not None:
                 start_data = {starter.start_variable: data} if starter.start_variable else data
                 inst = self.start_in(session, starter, business_key, start_data, user, parent_id=sender_id)
-                self._engine.projector.audit(session, inst, "message_received", user=user,
+                self._projector.audit(session, inst, "message_received", user=user,
                                              details={"message": name, "data": data, "from_instance": sender_id})
                 return [inst.id]
             where = f" with business key '{business_key}'" if business_key else ""
@@ -231,11 +263,11 @@ class RuntimeService:
                 continue
             definition = waiting[0].task_spec.event_definition
             wf.catch(BpmnEvent(definition, payload={"payload": data, "result_var": None}))
-            self._engine.projector.audit(session, inst, "message_received", user=user,
+            self._projector.audit(session, inst, "message_received", user=user,
                                          element_id=public_id(waiting[0].task_spec.bpmn_id),
                                          details={"message": name, "data": data, "from_instance": sender_id})
             step = advance(wf)
-            self._engine.projector.persist(session, inst, wf, user=user, step=step)
+            self._projector.persist(session, inst, wf, user=user, step=step)
             delivered.append(inst.id)
         if not delivered:
             raise MessageCorrelationError(f"no instance is waiting for message '{name}'")
@@ -248,7 +280,7 @@ class RuntimeService:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInputError("a signal needs a name")
         data = check_data(data)
-        return self.retrying(lambda session: signals.broadcast(self._engine, session, name.strip(), data, user))
+        return self.retrying(lambda session: signals.broadcast(self, session, name.strip(), data, user))
 
     def dispatch_thrown(self, session: Session, sender: Instance, events: list[Any], user: str | None) -> None:
         """Messages an instance threw that nothing inside it caught go to other instances: one waiting
@@ -265,32 +297,32 @@ class RuntimeService:
             payload = event.payload.get("payload") if isinstance(event.payload, dict) else event.payload
             data = payload if isinstance(payload, dict) else ({"besked": payload} if payload is not None else {})
             try:
-                receivers = self.deliver(session, definition.name, sender.business_key, check_data(data, self._engine.limits), user,
+                receivers = self.deliver(session, definition.name, sender.business_key, check_data(data, self._limits), user,
                                          all_instances=True, sender_id=sender.id)
             except (MessageCorrelationError, InvalidInputError) as exc:
                 sender.status = "incident"
                 sender.incident_message = f"message '{definition.name}' was sent but not received: {exc.message}"
-                sender.incident_at = self._engine.clock.now()
-                self._engine.projector.audit(session, sender, "incident", user=user,
+                sender.incident_at = self._clock.now()
+                self._projector.audit(session, sender, "incident", user=user,
                                              details={"message": sender.incident_message})
                 continue
-            self._engine.projector.audit(session, sender, "message_sent", user=user,
+            self._projector.audit(session, sender, "message_sent", user=user,
                                          details={"message": definition.name, "to_instances": receivers})
 
     def _dispatch_signal(self, session: Session, sender: Instance, name: str, payload: Any, user: str | None) -> None:
         data = payload if isinstance(payload, dict) else ({"signal": payload} if payload is not None else {})
         try:
-            signals.broadcast(self._engine, session, name, check_data(data), user, sender=sender)
+            signals.broadcast(self, session, name, check_data(data), user, sender=sender)
         except (signals.SignalDepthError, InvalidInputError) as exc:
             sender.status = "incident"
             sender.incident_message = f"signal '{name}' was thrown but not delivered: {exc.message}"
-            sender.incident_at = self._engine.clock.now()
-            self._engine.projector.audit(session, sender, "incident", user=user,
+            sender.incident_at = self._clock.now()
+            self._projector.audit(session, sender, "incident", user=user,
                                          details={"message": sender.incident_message})
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, instance_id: int, *, history: bool = True) -> InstanceView:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             inst = self.instance(session, instance_id)
             tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
@@ -302,7 +334,7 @@ class RuntimeService:
             elements = None
             if inst.completed_elements is None or inst.active_elements is None:  # saved before the projection
                 elements = element_states(self.load(session, inst))
-            header = self._engine.definitions.header(session, inst.definition_id)
+            header = self._definitions.header(session, inst.definition_id)
             return instance_view(inst, header, [TaskView.of(t, inst, header) for t in tasks],
                                  [AuditView.of(e) for e in events],
                                  [WaitView(w.kind, w.element_id, w.name, _iso(w.due_at)) for w in waits], elements)
@@ -310,9 +342,9 @@ class RuntimeService:
     def step_counts(self, key: str, version: int | None = None) -> dict[str, int]:
         """{element id: running instances there} for a definition version (the latest by default): open
         human tasks, timer/message waits and incidents of active, incident and suspended instances."""
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
-            return monitoring.step_counts(session, self._engine.definitions.find(session, key, version).id)
+            return monitoring.step_counts(session, self._definitions.find(session, key, version).id)
 
     def list(self, status: str | None = None, key: str | None = None, business_key: str | None = None,
              version: int | None = None, started_from: datetime | None = None,
@@ -331,7 +363,7 @@ class RuntimeService:
         every page costs one index walk of `limit` ids, however deep)."""
         if limit < 1:
             raise InvalidInputError("limit must be positive")
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             f = instance_queries.InstanceFilter(session, **filters)
             if f.empty:
@@ -363,7 +395,7 @@ class RuntimeService:
 
         def after(session: Session, inst: Instance) -> None:
             inst.status = "terminated"
-            inst.ended_at = self._engine.clock.now()
+            inst.ended_at = self._clock.now()
             inst.next_due_at = None
             for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == inst.id,
                                                                HumanTask.status == "open")):
@@ -385,13 +417,13 @@ class RuntimeService:
                 inst.status = event
             else:
                 after(session, inst)
-            self._engine.projector.audit(session, inst, event, user=user, details=details)
+            self._projector.audit(session, inst, event, user=user, details=details)
         self.retrying(work)
         return self.get(instance_id)
 
     def retry(self, instance_id: int, user: str | None = None, data: dict[str, Any] | None = None) -> InstanceView:
         """Run the failed step again, optionally after correcting variables."""
-        data = check_data(data, self._engine.limits)
+        data = check_data(data, self._limits)
 
         def work(session: Session) -> None:
             inst = self.instance(session, instance_id, lock=True)
@@ -407,13 +439,13 @@ class RuntimeService:
             if data and not failed and not timers:
                 for task in wf.get_tasks(state=TaskState.READY):
                     task.data.update(data)
-            self._engine.projector.audit(session, inst, "retried", user=user,
+            self._projector.audit(session, inst, "retried", user=user,
                                          element_id=inst.incident_element_id,
                                          details={"data": data, "previous_incident": inst.incident_message})
             inst.status = "active"
             inst.incident_message = inst.incident_element_id = None
             inst.incident_at = None
             step: StepResult = advance(wf)
-            self._engine.projector.persist(session, inst, wf, user=user, step=step)
+            self._projector.persist(session, inst, wf, user=user, step=step)
         self.retrying(work)
         return self.get(instance_id)

@@ -10,7 +10,7 @@ deeper, the instance that threw it gets an incident (a loop of signals cannot ru
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from sqlalchemy import func, select
@@ -21,6 +21,9 @@ from ..errors import EngineError
 from ..execution import advance
 from ..models import Definition, Instance, Wait
 from ..parsing import public_id
+
+if TYPE_CHECKING:
+    from .runtime import RuntimeService
 
 _local = threading.local()
 
@@ -33,25 +36,25 @@ def _depth() -> int:
     return getattr(_local, "depth", 0)
 
 
-def broadcast(engine: Any, session: Session, name: str, data: dict[str, Any], user: str | None,
+def broadcast(runtime: RuntimeService, session: Session, name: str, data: dict[str, Any], user: str | None,
               sender: Instance | None = None) -> dict[str, list[int]]:
     """Deliver signal `name` with variables `data`; returns {"instances": received, "started": started}."""
-    limit = engine.limits.max_signal_depth
+    limit = runtime.limits.max_signal_depth
     if _depth() >= limit:
         raise SignalDepthError(f"signal '{name}' was thrown by a signal {limit} levels deep; signals that "
                                "trigger each other are not followed further")
     _local.depth = _depth() + 1
     try:
-        received = _deliver(engine, session, name, data, user, sender)
-        started = _start(engine, session, name, data, user, sender)
+        received = _deliver(runtime, session, name, data, user, sender)
+        started = _start(runtime, session, name, data, user, sender)
     finally:
         _local.depth -= 1
     details = {"signal": name, "data": data, "to_instances": received, "started_instances": started}
-    engine.projector.audit(session, sender, "signal_sent", user=user, details=details)
+    runtime.projector.audit(session, sender, "signal_sent", user=user, details=details)
     return {"instances": received, "started": started}
 
 
-def _deliver(engine: Any, session: Session, name: str, data: dict[str, Any], user: str | None,
+def _deliver(runtime: RuntimeService, session: Session, name: str, data: dict[str, Any], user: str | None,
              sender: Instance | None) -> list[int]:
     query = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
         Wait.kind == "signal", Wait.name == name, Instance.status == "active")
@@ -59,26 +62,26 @@ def _deliver(engine: Any, session: Session, name: str, data: dict[str, Any], use
         query = query.where(Instance.id != sender.id)  # the sender's own catchers caught it when it was thrown
     received = []
     for target in session.scalars(query.distinct().order_by(Instance.id)).all():
-        inst = engine.runtime.instance(session, target.id, lock=True)  # as every writer of a case does
+        inst = runtime.instance(session, target.id, lock=True)  # as every writer of a case does
         if inst.status != "active":
             continue  # changed meanwhile (or by an earlier delivery of this same signal)
-        wf = engine.runtime.load(session, inst)
+        wf = runtime.load(session, inst)
         catchers = [t for t in wf.event_manager.tasks.values()
                     if isinstance(t.task_spec.event_definition, AlmenSignalEventDefinition)
                     and t.task_spec.event_definition.name == name]
         if not catchers:
             continue
         wf.catch(BpmnEvent(catchers[0].task_spec.event_definition, payload=data))
-        engine.projector.audit(session, inst, "signal_received", user=user,
+        runtime.projector.audit(session, inst, "signal_received", user=user,
                                element_id=public_id(catchers[0].task_spec.bpmn_id),
                                details={"signal": name, "data": data,
                                         "from_instance": sender.id if sender is not None else None})
-        engine.projector.persist(session, inst, wf, user=user, step=advance(wf))
+        runtime.projector.persist(session, inst, wf, user=user, step=advance(wf))
         received.append(inst.id)
     return received
 
 
-def _start(engine: Any, session: Session, name: str, data: dict[str, Any], user: str | None,
+def _start(runtime: RuntimeService, session: Session, name: str, data: dict[str, Any], user: str | None,
            sender: Instance | None) -> list[int]:
     # Only the newest version of a process is subscribed to its start signal.
     newest = (select(Definition.key, func.max(Definition.version).label("version"))
@@ -89,9 +92,9 @@ def _start(engine: Any, session: Session, name: str, data: dict[str, Any], user:
     started = []
     for definition in definitions:
         start_data = {definition.start_variable: data} if definition.start_variable else data
-        inst = engine.runtime.start_in(session, definition, None, start_data, user,
+        inst = runtime.start_in(session, definition, None, start_data, user,
                                        parent_id=sender.id if sender is not None else None)
-        engine.projector.audit(session, inst, "signal_received", user=user,
+        runtime.projector.audit(session, inst, "signal_received", user=user,
                                details={"signal": name, "data": data,
                                         "from_instance": sender.id if sender is not None else None})
         started.append(inst.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
 from SpiffWorkflow.util.task import TaskState
@@ -28,6 +28,16 @@ from ..queries import paging
 from ..queries import tasks as inbox
 from ..views import TaskView
 from .runtime import check_data
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..db import Database
+    from ..limits import Limits
+    from ..projection import Projector
+    from ..uow import UnitOfWorkFactory
+    from .definitions import DefinitionService
+    from .identity import IdentityService
+    from .runtime import RuntimeService
 
 TASK_SORTS = inbox.SORTS
 
@@ -55,8 +65,22 @@ _ORDER: dict[str, tuple[Any, ...]] = {
 
 
 class TaskService:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWorkFactory,
+                 clock: Clock,
+                 limits: Limits,
+                 db: Database,
+                 projector: Projector,
+                 runtime: RuntimeService,
+                 identity: IdentityService,
+                 definitions: DefinitionService) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._limits = limits
+        self._db = db
+        self._projector = projector
+        self._runtime = runtime
+        self._identity = identity
+        self._definitions = definitions
 
     # -- queries ----------------------------------------------------------------------------
     # The query shapes and the indexes they rely on are in engine/queries/tasks.py.
@@ -79,7 +103,7 @@ class TaskService:
                        overdue=overdue, due_before=due_before, has_due=has_due, assigned=assigned)
         if limit:
             return self.page(**filters, sort=sort, limit=limit, offset=offset, count=False).items
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             f = self._filter(session, filters)
             if f.empty:
@@ -93,7 +117,7 @@ class TaskService:
         `count`, how many match in all (capped at paging.COUNT_CAP). Pages after a cursor cost the
         same however deep they are."""
         segments = inbox.segments(sort)
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             f = self._filter(session, filters)
             if f.empty:
@@ -121,13 +145,13 @@ class TaskService:
         """How many tasks query() with the same filters finds in all, counting at most `cap` + 1."""
         filters = dict(forum=forum, user=user, instance_id=instance_id, status=status, process_key=process_key,
                        overdue=overdue, due_before=due_before, has_due=has_due, assigned=assigned)
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             f = self._filter(session, filters)
             return 0 if f.empty else paging.capped_count(session, f.count_query(), cap)
 
     def _filter(self, session: Session, filters: dict[str, Any]) -> inbox.InboxFilter:
-        return inbox.InboxFilter(session, forums_of=self._engine.identity.forums_of, now=self._engine.clock.now(),
+        return inbox.InboxFilter(session, forums_of=self._identity.forums_of, now=self._clock.now(),
                                  **filters)
 
     @staticmethod
@@ -144,7 +168,7 @@ class TaskService:
         return [TaskView.of(rows[i]) for i in ids if i in rows]
 
     def get(self, task_id: int) -> TaskView:
-        with self._engine.uow.read() as uow:
+        with self._uow.read() as uow:
             session = uow.session
             return self._view(session, self._row(session, task_id))
 
@@ -162,7 +186,7 @@ class TaskService:
         SQLite's write transactions are serialised at BEGIN IMMEDIATE.)"""
         q = (select(HumanTask).join(HumanTask.instance).options(contains_eager(HumanTask.instance))
              .where(HumanTask.id == task_id))
-        if self._engine.db.is_postgres:
+        if self._db.is_postgres:
             q = q.with_for_update(of=[HumanTask, Instance]).execution_options(populate_existing=True)
         row = session.scalar(q)
         if row is None:
@@ -170,11 +194,11 @@ class TaskService:
         return row
 
     def _view(self, session: Session, row: HumanTask) -> TaskView:
-        return TaskView.of(row, definition=self._engine.definitions.header(session, row.instance.definition_id))
+        return TaskView.of(row, definition=self._definitions.header(session, row.instance.definition_id))
 
     def may_act(self, task: HumanTask | TaskView, user: str, session: Session | None = None) -> bool:
         """A member of one of the task's forums, its assignee, or an administrator."""
-        identity = self._engine.identity
+        identity = self._identity
         if identity.is_admin(user, session):
             return True
         if task.assignee == user:
@@ -189,7 +213,7 @@ class TaskService:
     def _check_actor(self, session: Session, row: HumanTask, user: str | None, action: str) -> str:
         if not user:
             raise PermissionDeniedError(f"a user is required to {action} a task")
-        if not self._engine.identity.exists(user, session):
+        if not self._identity.exists(user, session):
             raise PermissionDeniedError(f"unknown or inactive user '{user}'")
         if row.status == "completed":
             raise TaskAlreadyCompletedError(f"task {row.id} was already completed by {row.completed_by}")
@@ -211,28 +235,28 @@ class TaskService:
                 raise TaskAlreadyClaimedError(f"task {task_id} is already claimed by {row.assignee}")
             self._check_actor(session, row, user, "claim")
             row.assignee = user
-            self._engine.projector.audit(session, row.instance, "claimed", user=user, element_id=row.element_id,
+            self._projector.audit(session, row.instance, "claimed", user=user, element_id=row.element_id,
                                          task_id=row.id, details={"name": row.name})
             return self._view(session, row)
-        return self._engine.runtime.retrying(work)
+        return self._runtime.retrying(work)
 
     def unclaim(self, task_id: int, user: str) -> TaskView:
         def work(session: Session) -> TaskView:
             row = self._locked_row(session, task_id)
             if row.assignee is None:
                 raise InvalidStateError(f"task {task_id} is not claimed")
-            if row.assignee != user and not self._engine.identity.is_admin(user, session):
+            if row.assignee != user and not self._identity.is_admin(user, session):
                 raise PermissionDeniedError(f"task {task_id} is claimed by {row.assignee}")
             row.assignee = None
-            self._engine.projector.audit(session, row.instance, "unclaimed", user=user,
+            self._projector.audit(session, row.instance, "unclaimed", user=user,
                                          element_id=row.element_id, task_id=row.id, details={"name": row.name})
             return self._view(session, row)
-        return self._engine.runtime.retrying(work)
+        return self._runtime.retrying(work)
 
     def assign(self, task_id: int, assignee: str | None, by: str) -> TaskView:
         """Administrators hand a task to someone (or back to the forum with None)."""
         def work(session: Session) -> TaskView:
-            identity = self._engine.identity
+            identity = self._identity
             if not identity.is_admin(by, session):
                 raise PermissionDeniedError("only an administrator may reassign tasks")
             row = self._locked_row(session, task_id)
@@ -241,22 +265,22 @@ class TaskService:
             if assignee is not None and not identity.exists(assignee, session):
                 raise InvalidInputError(f"unknown user '{assignee}'")
             row.assignee = assignee
-            self._engine.projector.audit(session, row.instance, "assigned", user=by, element_id=row.element_id,
+            self._projector.audit(session, row.instance, "assigned", user=by, element_id=row.element_id,
                                          task_id=row.id, details={"assignee": assignee, "name": row.name})
             return self._view(session, row)
-        return self._engine.runtime.retrying(work)
+        return self._runtime.retrying(work)
 
     # -- complete ---------------------------------------------------------------------------
     def validate(self, task_id: int, data: dict[str, Any], locale: str = "da") -> dict[str, Any]:
         row_fields = self.get(task_id).fields
         try:
-            return validate_form(row_fields, check_data(data, self._engine.limits), locale)
+            return validate_form(row_fields, check_data(data, self._limits), locale)
         except ValidationError as exc:
             raise FormValidationError(exc.normalized_messages()) from None
 
     def complete(self, task_id: int, user: str, data: dict[str, Any] | None = None,
                  locale: str = "da") -> TaskView:
-        data = check_data(data, self._engine.limits)
+        data = check_data(data, self._limits)
 
         def work(session: Session) -> TaskView:
             row = self._locked_row(session, task_id)
@@ -266,23 +290,23 @@ class TaskService:
             except ValidationError as exc:
                 raise FormValidationError(exc.normalized_messages()) from None
             inst = row.instance
-            wf = self._engine.runtime.load(session, inst)
+            wf = self._runtime.load(session, inst)
             task = self._find_spiff_task(wf, row.spiff_task_id)
             if task is None or task.state != TaskState.READY:
                 raise InvalidStateError(f"task {task_id} is not ready in the workflow any more")
             task.set_data(**cleaned)
             task.run()
-            close_task_row(session, row, completed_at=self._engine.clock.now(), completed_by=user,
+            close_task_row(session, row, completed_at=self._clock.now(), completed_by=user,
                            assignee=row.assignee or user)
             if inst.open_tasks is not None:  # closed here, not by the projector
                 inst.open_tasks = {k: v for k, v in inst.open_tasks.items() if k != row.spiff_task_id}
-            self._engine.projector.audit(session, inst, "task_completed", user=user, element_id=row.element_id,
+            self._projector.audit(session, inst, "task_completed", user=user, element_id=row.element_id,
                                          task_id=row.id, details={"data": cleaned, "name": row.name})
             step = advance(wf)
-            self._engine.projector.persist(session, inst, wf, user=user, step=step)
+            self._projector.persist(session, inst, wf, user=user, step=step)
             return self._view(session, row)
 
-        return self._engine.runtime.retrying(work)
+        return self._runtime.retrying(work)
 
     @staticmethod
     def _find_spiff_task(wf: Any, spiff_id: str) -> Any:
