@@ -53,7 +53,12 @@ def make_engine(url: str, busy_timeout: float = 30.0, **kwargs: Any) -> SAEngine
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A writer waits for a row lock at most busy_timeout, as a SQLite writer waits for the write lock:
+    # the lock wait then fails (55P03) and the retry loop reports a conflict instead of hanging for as
+    # long as another transaction holds the case.
+    return create_engine(url, pool_pre_ping=True,
+                         connect_args={"options": f"-c lock_timeout={max(1, round(busy_timeout * 1000))}"},
+                         **kwargs)
 
 
 def alembic_config(url: str) -> Config:

@@ -34,9 +34,10 @@ _AUDIT = AuditEvent.__table__
 
 def is_transient(exc: OperationalError) -> bool:
     """A database error that goes away when the transaction is repeated: SQLite busy/locked,
-    PostgreSQL serialization failure or deadlock."""
+    PostgreSQL serialization failure, deadlock or lock wait timeout (lock_timeout, see db.make_engine)."""
     code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return code in ("40001", "40P01") or "database is locked" in str(exc) or "database is busy" in str(exc)
+    return (code in ("40001", "40P01", "55P03")
+            or "database is locked" in str(exc) or "database is busy" in str(exc))
 
 
 class UnitOfWork:

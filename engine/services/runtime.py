@@ -229,13 +229,14 @@ class RuntimeService:
     def deliver(self, session: Session, name: str, business_key: str | None, data: dict[str, Any],
                 user: str | None, all_instances: bool = False, sender_id: int | None = None) -> list[int]:
         """correlate() inside the caller's transaction (also used for messages thrown by instances)."""
-        q = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
-            Wait.kind == "message", Wait.name == name, Instance.status == "active")
+        # IN (subquery), not JOIN + DISTINCT: PostgreSQL cannot compare the json columns DISTINCT needs.
+        waiting = select(Wait.instance_id).where(Wait.kind == "message", Wait.name == name)
+        q = select(Instance).where(Instance.id.in_(waiting), Instance.status == "active")
         if business_key is not None:
             q = q.where(Instance.business_key == business_key)
         if sender_id is not None:
             q = q.where(Instance.id != sender_id)
-        targets = list(session.scalars(q.distinct().order_by(Instance.id)))
+        targets = list(session.scalars(q.order_by(Instance.id)))
         if not targets:
             starter = session.scalar(select(Definition).where(Definition.start_message == name)
                                      .order_by(Definition.version.desc()).limit(1))

@@ -56,12 +56,13 @@ def broadcast(runtime: RuntimeService, session: Session, name: str, data: dict[s
 
 def _deliver(runtime: RuntimeService, session: Session, name: str, data: dict[str, Any], user: str | None,
              sender: Instance | None) -> list[int]:
-    query = select(Instance).join(Wait, Wait.instance_id == Instance.id).where(
-        Wait.kind == "signal", Wait.name == name, Instance.status == "active")
+    # IN (subquery), not JOIN + DISTINCT: PostgreSQL cannot compare the json columns DISTINCT needs.
+    waiting = select(Wait.instance_id).where(Wait.kind == "signal", Wait.name == name)
+    query = select(Instance).where(Instance.id.in_(waiting), Instance.status == "active")
     if sender is not None and sender.id is not None:
         query = query.where(Instance.id != sender.id)  # the sender's own catchers caught it when it was thrown
     received = []
-    for target in session.scalars(query.distinct().order_by(Instance.id)).all():
+    for target in session.scalars(query.order_by(Instance.id)).all():
         inst = runtime.instance(session, target.id, lock=True)  # as every writer of a case does
         if inst.status != "active":
             continue  # changed meanwhile (or by an earlier delivery of this same signal)
