@@ -1,5 +1,5 @@
-"""Browser fixtures: the demo web app on a live server (its own SQLite file) and Debian's Chromium
-driven by Playwright.
+"""Browser fixtures: the demo web app on a live server (its own database, of the kind --db chooses) and
+Debian's Chromium driven by Playwright.
 
 - `live`: one server per session (werkzeug, threaded, 127.0.0.1 on a free port) over an engine with the
   demo organisation, processes and cases (webapp.demo.load_demo). `live.engine` is the same engine the
@@ -51,7 +51,7 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live(tmp_path_factory: pytest.TempPathFactory, new_database) -> Iterator[LiveServer]:
     from argon2 import PasswordHasher
     from werkzeug.serving import make_server
 
@@ -60,7 +60,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     from webapp.demo import load_demo
 
     folder = tmp_path_factory.mktemp("live")
-    engine = Engine.create("sqlite:///" + str(folder / "almenflow.db"))
+    engine = Engine.create(new_database())
     engine.init_db()
     # Argon2 at production cost makes loading the demo's 24 users take ~5 s and every login ~1 s. The
     # demo's passwords are hashed at a low cost instead (argon2 keeps the cost in each hash, so logging

@@ -50,8 +50,8 @@ PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+def run(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None, ok: bool = True):
@@ -177,8 +177,8 @@ def test_every_corpus_file_deploys_or_is_refused_without_a_crash(run):
         assert path.name in line and "deployment refused" in line
 
 
-def test_installed_console_script_runs_without_traceback(tmp_path):
+def test_installed_console_script_runs_without_traceback(empty_db_url):
     exe = Path(sys.executable).parent / "almenflow"
-    env = dict(os.environ, ALMENFLOW_DATABASE_URL="sqlite:///" + str(tmp_path / "x.db"))
+    env = dict(os.environ, ALMENFLOW_DATABASE_URL=empty_db_url)
     result = subprocess.run([str(exe), "tasks"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 2 and "almenflow init" in result.stderr and "Traceback" not in result.stderr

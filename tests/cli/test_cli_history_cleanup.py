@@ -26,8 +26,8 @@ PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+def run(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True):

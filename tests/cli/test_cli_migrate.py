@@ -28,8 +28,8 @@ PROCESS_V3 = PROCESS.replace('id="vurder"', 'id="bedoem"').replace('Ref="vurder"
 
 
 @pytest.fixture
-def cli_env(tmp_path):
-    runner = CliRunner(env={"ALMENFLOW_DATABASE_URL": "sqlite:///" + str(tmp_path / "m.db")})
+def cli_env(db_url, tmp_path):
+    runner = CliRunner(env={"ALMENFLOW_DATABASE_URL": db_url})
 
     def run(*args: str, code: int = 0):
         result = runner.invoke(cli, list(args), catch_exceptions=False)

@@ -119,8 +119,8 @@ def drive_to_completion(run, key: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
-    return make_cli("sqlite:///" + str(tmp_path_factory.mktemp("cli") / "kk.db"))
+def cli_run(new_database):
+    return make_cli(new_database())
 
 
 @pytest.mark.parametrize("key", list(STARTS))

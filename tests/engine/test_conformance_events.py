@@ -574,12 +574,12 @@ def test_signal_names_must_be_literal_and_known(engine):
     assert problem.element_id == "wait_alarm" and "Nope" in problem.message
 
 
-def test_cli_signal_command(tmp_path, monkeypatch):
+def test_cli_signal_command(db_url, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from webapp.cli import cli
 
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
     assert runner.invoke(cli, ["init"]).exit_code == 0
     (tmp_path / "c.bpmn").write_text(catcher_process(), encoding="utf-8")

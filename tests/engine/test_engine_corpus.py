@@ -69,11 +69,11 @@ def test_deployable_corpus_processes_start(engine):
     assert started >= 3
 
 
-def test_cli_deploys_or_refuses_every_corpus_file(tmp_path, monkeypatch):
+def test_cli_deploys_or_refuses_every_corpus_file(db_url, tmp_path, monkeypatch):
     cli_module = pytest.importorskip("webapp.cli", reason="webapp/cli.py is not there yet")
     from click.testing import CliRunner
 
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
     assert runner.invoke(cli_module.cli, ["init"]).exit_code == 0
     outcomes = {}

@@ -215,13 +215,19 @@ def test_a_case_held_too_long_gives_a_clean_conflict_and_changes_nothing(engine,
     engine.definitions.deploy([res(fan_out_process(2))])
     inst = engine.runtime.start("fan")
     impatient = make_engine(limits=Limits(lock_wait_seconds=0.5))
-    blocker = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another process holds the database's write lock
+    if engine.db.is_postgres:  # another process holds the case's row
+        blocker = engine.db.engine.raw_connection()
+        blocker.cursor().execute("SELECT id FROM instances WHERE id = %s FOR UPDATE", (inst.id,))
+    else:  # another process holds the database's write lock
+        blocker = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
     try:
+        started = time.monotonic()
         with pytest.raises(OptimisticLockingError):
             impatient.tasks.complete(inst.tasks[0].id, "anna", {"v_t0": 1})
+        assert time.monotonic() - started < 10  # gave up after about lock_wait_seconds, did not hang
     finally:
-        blocker.execute("ROLLBACK")
+        blocker.rollback()
         blocker.close()
     assert engine.tasks.get(inst.tasks[0].id).status == "open"
     engine.tasks.complete(inst.tasks[0].id, "anna", {"v_t0": 1})  # and works once the lock is free

@@ -187,11 +187,11 @@ def test_reviewers_follow_the_decision_table(grants):
 
 # -- through the CLI alone ------------------------------------------------------------------------------
 
-def test_runs_to_completion_through_the_cli_alone(tmp_path, monkeypatch):
+def test_runs_to_completion_through_the_cli_alone(db_url, tmp_path, monkeypatch):
     cli_module = pytest.importorskip("webapp.cli", reason="webapp/cli.py is not there yet")
     from click.testing import CliRunner
 
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
     runner = CliRunner()
 
     def run(*args: str):

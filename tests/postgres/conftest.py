@@ -1,29 +1,20 @@
-"""A fresh PostgreSQL database per test module on the local server (127.0.0.1:5432, trust auth)."""
+"""PostgreSQL-only tests (SKIP LOCKED across worker processes, the process library on PostgreSQL): they
+run on PostgreSQL whatever --db says, with a fresh database per module on the server the session uses
+(127.0.0.1:5432, or a throwaway one when nothing answers there; see tests/databases.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
 
-ADMIN_URL = os.environ.get("ALMENFLOW_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from tests.databases import PostgresDatabases
 
 
 @pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    name = f"almenflow_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+def pg_url(pg_databases: PostgresDatabases) -> Iterator[str]:
+    url = pg_databases.create(empty=True)
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the machine kind promises this server; say so loudly if it is missing
-        pytest.fail(f"PostgreSQL at {ADMIN_URL} is not usable: {exc}")
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+        yield url
+    finally:
+        pg_databases.drop(url)

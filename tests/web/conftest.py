@@ -1,4 +1,4 @@
-"""Web fixtures: an engine on a temporary SQLite file with a frozen clock, a small organisation with
+"""Web fixtures: an engine on this test's database (tests/conftest.py: db_url) with a frozen clock, a small organisation with
 passwords, the two fixture processes, and a test client that logs in and posts with CSRF tokens."""
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def web_clock() -> FrozenClock:
 
 
 @pytest.fixture
-def web_engine(tmp_path, web_clock):
-    eng = Engine.create("sqlite:///" + str(tmp_path / "web.db"), clock=web_clock)
+def web_engine(db_url, web_clock):
+    eng = Engine.create(db_url, clock=web_clock)
     eng.init_db()
     for name, level, kind in FORUMS:
         eng.identity.add_forum(name, level, kind, meetings=["2027-01-14", "2026-12-01"] if name == "Styregruppe"

@@ -44,8 +44,8 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture
-def server(tmp_path):
-    url = "sqlite:///" + str(tmp_path / "almenflow.db")
+def server(db_url, tmp_path):
+    url = db_url
     engine = Engine.create(url)
     engine.init_db()
     engine.identity.add_user("owner", role="admin", password=PASSWORD)
