@@ -85,8 +85,9 @@ def pg_databases(pg_server: str) -> Iterator[PostgresDatabases]:
 def new_database(request: pytest.FixtureRequest,
                  tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     """new_database(empty=False) -> the URL of a fresh database of the chosen kind, for fixtures that
-    outlive one test; PostgreSQL ones are dropped at the end of the session. Not empty: it already has
-    the schema (`init_db()` is then a quick no-op); empty: nothing in it, for tests of `almenflow init`."""
+    outlive one test; PostgreSQL ones are dropped at the end of the session. Call `init_db()` on it as
+    usual: a PostgreSQL one is cloned from the migrated template, so that is a quick no-op there. With
+    empty=True it has nothing in it, not even the schema (a new SQLite file is always so)."""
     kind = database_kind(request.config)
 
     def make(empty: bool = False) -> str:
@@ -111,7 +112,7 @@ def _per_test_database(request: pytest.FixtureRequest, tmp_path: Path, empty: bo
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """This test's own database of the chosen kind."""
+    """This test's own database of the chosen kind (see new_database)."""
     yield from _per_test_database(request, tmp_path, empty=False)
 
 
