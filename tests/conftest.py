@@ -103,11 +103,14 @@ def _per_test_database(request: pytest.FixtureRequest, tmp_path: Path, empty: bo
         yield "sqlite:///" + str(tmp_path / ("empty.db" if empty else "t.db"))
         return
     databases: PostgresDatabases = request.getfixturevalue("pg_databases")
-    url = databases.create(empty=empty)
+    url = databases.create(empty=True) if empty else databases.lease()
     try:
         yield url
     finally:
-        databases.drop(url)
+        if empty:
+            databases.drop(url)
+        else:
+            databases.give_back(url)
 
 
 @pytest.fixture
