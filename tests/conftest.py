@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from engine import Engine, FrozenClock
 from tests.databases import PostgresDatabases, ThrowawayServer, admin_url_from_env, answers
 
 DATABASES = ("sqlite", "postgresql")
 DB_KIND = pytest.StashKey[str]()
+PG_SERVER_NOTE = pytest.StashKey[str]()
 
 START = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -57,15 +59,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"SQLite only: {reason}")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    note = config.stash.get(PG_SERVER_NOTE, None)
+    if note:
+        terminalreporter.write_line(f"PostgreSQL: {note}")
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
+def pg_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """The admin URL of a PostgreSQL server: ALMENFLOW_TEST_PG_ADMIN (default 127.0.0.1:5432) when it
     answers, else a throwaway server started for this session and stopped at its end."""
     url = admin_url_from_env()
+    shown = make_url(url).render_as_string(hide_password=True)
     if answers(url):
+        request.config.stash[PG_SERVER_NOTE] = f"the server at {shown}"
         yield url
         return
     server = ThrowawayServer().start()
+    request.config.stash[PG_SERVER_NOTE] = (f"nothing answered at {shown}: a throwaway server on "
+                                            f"127.0.0.1:{server.port} ran the tests and was stopped")
     try:
         yield server.admin_url
     finally:
