@@ -82,7 +82,7 @@ class ThrowawayServer:
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
         self.port = free_port()
-        self._as = []  # initdb and pg_ctl refuse root; run them as postgres then
+        self._as: list[str] = []  # initdb and pg_ctl refuse root; run them as postgres then
         if os.geteuid() == 0:
             try:
                 owner = pwd.getpwnam("postgres")
@@ -104,12 +104,16 @@ class ThrowawayServer:
                                f"{done.stderr.strip() or done.stdout.strip()}\n{log}")
 
     def start(self) -> ThrowawayServer:
-        self._run(pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder} "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(pg_binary("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
-                  "-o", options)
+        try:
+            self._run(pg_binary("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                      "--locale=C.UTF-8", "--no-sync")
+            self._run(pg_binary("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
+                      "-o", options)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -161,6 +165,8 @@ class PostgresDatabases:
         janitor = self._janitor(name, template=None if empty else self.template)
         janitor.init()
         self._janitors[name] = janitor
+        with janitor.cursor() as cur:  # a commit need not wait for the disk: test data is thrown away
+            cur.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
         return self.url(name)
 
     def lease(self) -> str:
