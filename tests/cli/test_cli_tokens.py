@@ -13,10 +13,10 @@ from webapp.cli import cli
 
 
 @pytest.fixture
-def db_url(tmp_path, monkeypatch) -> str:
-    url = "sqlite:///" + str(tmp_path / "cli.db")
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", url)
-    return url
+def db_url(db_url, monkeypatch) -> str:
+    """This test's database (tests/conftest.py), also the CLI's."""
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", db_url)
+    return db_url
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_revoking_twice_and_tokens_of_deactivated_users(run, check, db_url):
     assert "deactivated" in one_error_line(run("token", "create", "anna", ok=False))
 
 
-def test_the_database_must_be_initialised(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", "sqlite:///" + str(tmp_path / "empty.db"))
+def test_the_database_must_be_initialised(empty_db_url, monkeypatch):
+    monkeypatch.setenv("ALMENFLOW_DATABASE_URL", empty_db_url)
     result = CliRunner().invoke(cli, ["token", "list", "anna"], catch_exceptions=False)
     assert "almenflow init" in one_error_line(result)
