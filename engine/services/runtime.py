@@ -230,8 +230,8 @@ class RuntimeService:
                 user: str | None, all_instances: bool = False, sender_id: int | None = None) -> list[int]:
         """correlate() inside the caller's transaction (also used for messages thrown by instances)."""
         # IN (subquery), not JOIN + DISTINCT: PostgreSQL cannot compare the json columns DISTINCT needs.
-        waiting = select(Wait.instance_id).where(Wait.kind == "message", Wait.name == name)
-        q = select(Instance).where(Instance.id.in_(waiting), Instance.status == "active")
+        waiting_ids = select(Wait.instance_id).where(Wait.kind == "message", Wait.name == name)
+        q = select(Instance).where(Instance.id.in_(waiting_ids), Instance.status == "active")
         if business_key is not None:
             q = q.where(Instance.business_key == business_key)
         if sender_id is not None:

@@ -57,8 +57,8 @@ def broadcast(runtime: RuntimeService, session: Session, name: str, data: dict[s
 def _deliver(runtime: RuntimeService, session: Session, name: str, data: dict[str, Any], user: str | None,
              sender: Instance | None) -> list[int]:
     # IN (subquery), not JOIN + DISTINCT: PostgreSQL cannot compare the json columns DISTINCT needs.
-    waiting = select(Wait.instance_id).where(Wait.kind == "signal", Wait.name == name)
-    query = select(Instance).where(Instance.id.in_(waiting), Instance.status == "active")
+    waiting_ids = select(Wait.instance_id).where(Wait.kind == "signal", Wait.name == name)
+    query = select(Instance).where(Instance.id.in_(waiting_ids), Instance.status == "active")
     if sender is not None and sender.id is not None:
         query = query.where(Instance.id != sender.id)  # the sender's own catchers caught it when it was thrown
     received = []
