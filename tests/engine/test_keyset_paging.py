@@ -17,8 +17,8 @@ NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def eng(tmp_path_factory) -> Iterator[Engine]:
-    engine = Engine.create("sqlite:///" + str(tmp_path_factory.mktemp("keyset") / "k.db"), clock=FrozenClock(NOW))
+def eng(new_database) -> Iterator[Engine]:
+    engine = Engine.create(new_database(), clock=FrozenClock(NOW))
     engine.init_db()
     dataset.fill(engine, 400)
     yield engine

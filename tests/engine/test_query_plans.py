@@ -19,6 +19,8 @@ from engine import Engine, FrozenClock
 BIG_TABLES = ("instances", "human_tasks", "audit_events", "task_candidates", "task_candidate_users", "waits")
 INSTANCES = 4000
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+pytestmark = pytest.mark.sqlite_only(reason="SQLite's query plans (EXPLAIN QUERY PLAN); "
+                                            "tests/postgres/test_query_plans_pg.py checks PostgreSQL's")
 
 
 @pytest.fixture(scope="module")
