@@ -671,7 +671,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
                                                set(defined_in)))
             problems.extend(_check_timer_literals(_all_task_specs(spec, subs), loaded.resource.name, limits,
                                                   now or datetime.now(UTC)))
-            start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
+            start_form: list[dict[str, Any]] = next((ts.extensions["form"] for ts in spec.bpmn_start_events
                                if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
                                         loaded.start_triggers.get(pid), start_form, loaded.history_ttl.get(pid)))
@@ -731,7 +731,9 @@ def _check_timer_literals(task_specs: list[Any], filename: str, limits: Limits, 
     for ts in task_specs:
         definition = getattr(ts, "event_definition", None)
         kind = getattr(definition, "kind", None)
-        value = timer_bounds.literal(getattr(definition, "expression", None)) if kind in TIMER_KINDS else None
+        if kind not in TIMER_KINDS:
+            continue
+        value = timer_bounds.literal(getattr(definition, "expression", None))
         if value is None:
             continue
         try:

@@ -52,4 +52,4 @@ def _predict(self: TaskSpec, my_task: Any, seen: list[Any] | None = None, looked
 
 if TaskSpec._predict.__code__.co_argcount != 5:
     raise ImportError("TaskSpec._predict changed: check engine/spiff_patches.py against SpiffWorkflow")
-TaskSpec._predict = _predict  # type: ignore[method-assign]
+TaskSpec._predict = _predict
