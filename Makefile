@@ -50,6 +50,7 @@ run: install
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine webapp tests bench
+	$(BIN)/mypy
 
 test: install browser-deps lint
 	$(BIN)/pytest -q
