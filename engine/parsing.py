@@ -678,7 +678,7 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
             problems.extend(_check_timer_literals(_all_task_specs(spec, subs), loaded.resource.name, limits,
                                                   now or datetime.now(UTC)))
             start_form: list[dict[str, Any]] = next((ts.extensions["form"] for ts in spec.bpmn_start_events
-                               if (getattr(ts, "extensions", None) or {}).get("form")), [])
+                                                     if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
                                         loaded.start_triggers.get(pid), start_form, loaded.history_ttl.get(pid)))
     if problems:

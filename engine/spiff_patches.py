@@ -20,6 +20,7 @@ _SPIFF_DEPTH_LIMIT = 1000
 
 
 def _lift_depth_limit(cls: type) -> None:
+    # mypy refuses __init__ through a class object (unsound in general); here it is the function to patch.
     defaults = cls.__init__.__defaults__  # type: ignore[misc]
     if not defaults or defaults[1] not in (_SPIFF_DEPTH_LIMIT, sys.maxsize):
         raise ImportError(f"{cls.__name__}.__init__ changed: check engine/spiff_patches.py against SpiffWorkflow")

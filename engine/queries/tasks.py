@@ -132,7 +132,7 @@ class InboxFilter:
                                       *forum_rows))
         if self.forums is not None:
             mine: list[ColumnElement[bool]] = [exists().where(TaskCandidateUser.task_id == HumanTask.id,
-                                   TaskCandidateUser.username == self.user, *user_rows)]
+                                                              TaskCandidateUser.username == self.user, *user_rows)]
             if self.forums:
                 mine.append(exists().where(TaskCandidate.task_id == HumanTask.id,
                                            TaskCandidate.forum.in_(self.forums), *forum_rows))

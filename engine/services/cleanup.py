@@ -118,7 +118,7 @@ class CleanupService:
             if len(found) >= limit:
                 break
             if ttl is None:
-                continue  # not selected (history_ttl_days IS NOT NULL); the check tells the type checker
+                continue  # excluded by the query (history_ttl_days IS NOT NULL)
             cutoff = now - timedelta(days=ttl)
             query = (select(Instance.id, Instance.business_key, Instance.status, Instance.ended_at,
                             Instance.parent_instance_id)
