@@ -59,6 +59,7 @@ run: install
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine webapp tests bench
+	$(BIN)/mypy
 
 # The whole suite twice: on SQLite files, then on PostgreSQL (a fresh database per test).
 test: install browser-deps pg-deps lint

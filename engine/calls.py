@@ -82,6 +82,8 @@ class CallResolver:
         elif binding == "deployment":
             caller_id = definition_id_of(caller_spec_name)
             caller = self._session.get(Definition, caller_id) if caller_id is not None else self.definition
+            if caller is None:
+                raise CallResolutionError(f"the calling process definition {caller_id} no longer exists")
             q = q.where(Definition.deployment_id <= caller.deployment_id).order_by(Definition.version.desc())
             what = f"process '{key}' deployed with '{caller.key}' version {caller.version}"
         else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -371,10 +372,9 @@ def evaluate_decision(task: Any, table: Any) -> DecisionResult:
 
     tests = []
     for row, rule in enumerate(table.rules, 1):
-        conditions = [entry_condition(entry.lhs[0] if entry.lhs else None,
-                                      _INPUT_VAR.format(position.get(entry.input.id, n)))
-                      for n, entry in enumerate(rule.inputEntries)]
-        conditions = [c for c in conditions if c is not None]
+        conditions = [c for n, entry in enumerate(rule.inputEntries)
+                      if (c := entry_condition(entry.lhs[0] if entry.lhs else None,
+                                               _INPUT_VAR.format(position.get(entry.input.id, n)))) is not None]
         tests.append((f"rule '{rule.id}' (row {row})", "bool(" + " and ".join(conditions) + ")" if conditions
                       else "True"))
     flags = _evaluate_each(task, tests, context)
@@ -457,8 +457,8 @@ def _aggregate(table: Any, aggregation: str, matches: list[Match]) -> list[dict[
     if not found:
         return []
     numbers = [_number(value, aggregation, m) for m, value in found]
-    fn = {"SUM": sum, "MIN": min, "MAX": max}[aggregation]
-    return [{name: fn(numbers)}]
+    functions: dict[str, Callable[[list[int | float]], int | float]] = {"SUM": sum, "MIN": min, "MAX": max}
+    return [{name: functions[aggregation](numbers)}]
 
 
 def map_result(result: DecisionResult, mapping: str) -> Any:

@@ -35,7 +35,7 @@ class Incident:
 @dataclass
 class StepResult:
     incident: Incident | None = None
-    fired_timers: list[str] = field(default_factory=list)
+    fired_timers: list[str | None] = field(default_factory=list)  # element ids
 
 
 def advance(wf: BpmnWorkflow) -> StepResult:
@@ -121,10 +121,10 @@ def timer_incident(wf: BpmnWorkflow) -> Incident | None:
     return Incident(message, public_id(task.task_spec.bpmn_id))
 
 
-def newly_fired_timers(wf: BpmnWorkflow) -> list[str]:
+def newly_fired_timers(wf: BpmnWorkflow) -> list[str | None]:
     """One-shot timers that fired since the last save, wherever they fired (at start, in run_due,
     after a message...). Each is marked so it is reported once."""
-    fired = []
+    fired: list[str | None] = []
     for task in every_task(wf, TaskState.COMPLETED):
         definition = getattr(task.task_spec, "event_definition", None)
         if (isinstance(definition, TimerEventDefinition)

@@ -45,7 +45,7 @@ def is_timer_literal(text: str) -> bool:
 
 
 def has_juel(text: str | None) -> bool:
-    return bool(text) and bool(_JUEL_BLOCK.search(text))
+    return bool(text and _JUEL_BLOCK.search(text))
 
 
 def to_python(text: str) -> str:

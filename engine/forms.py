@@ -45,19 +45,26 @@ MESSAGES = {
 }
 
 
-class _IsoDate(fields.Date):
-    """Accepts a date or an ISO string; stores the ISO string so task data stays plain JSON."""
+class _IsoDate(fields.Field):
+    """Accepts a date or an ISO string (read as fields.Date reads it); stores the ISO string so task
+    data stays plain JSON. Not a fields.Date subclass: that one's value is a date, not a string."""
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+    default_error_messages = {"invalid": "Not a valid date."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._date = fields.Date(error_messages={"invalid": self.error_messages["invalid"]})
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, date):
             return value.isoformat()
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+        return self._date._deserialize(value, attr, data, **kwargs).isoformat()
 
 
 class _LinesList(fields.List):
     """A list of strings; a multi-line text is split into its non-empty lines."""
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str | None]:
         if isinstance(value, str):
             value = [line.strip() for line in value.splitlines() if line.strip()]
         return super()._deserialize(value, attr, data, **kwargs)

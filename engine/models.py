@@ -134,10 +134,10 @@ class Instance(Base):
     incident_at: Mapped[datetime | None]
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
     # Projections written with the state, so reads and the next step need neither history nor state:
-    # diagram marking, {spiff task id: human task row id} of the open tasks, and a key of the waits rows.
+    # diagram marking, {spiff task id: [element id, name]} of the open tasks, and a key of the waits rows.
     completed_elements: Mapped[list[str] | None] = mapped_column(JSON)
     active_elements: Mapped[list[str] | None] = mapped_column(JSON)
-    open_tasks: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    open_tasks: Mapped[dict[str, list[str | None]] | None] = mapped_column(JSON)
     waits_key: Mapped[str | None] = mapped_column(String(64))
     definition: Mapped[Definition] = relationship()
 

@@ -372,15 +372,19 @@ def load_resource(resource: Resource) -> tuple[LoadedResource | None, list[Probl
         problems = preprocess_bpmn(root, resource.name)
         for proc in root.iterfind(f"{{{BPMN_NS}}}process"):
             if proc.get("isExecutable", "true").lower() == "true":
-                loaded.process_ids.append(proc.get("id"))
-                loaded.process_names[proc.get("id")] = proc.get("name") or proc.get("id")
+                pid = proc.get("id")
+                if not pid:  # the schema allows it, but the id is the process key
+                    problems.append(Problem(resource.name, None, "the executable process has no id"))
+                    continue
+                loaded.process_ids.append(pid)
+                loaded.process_names[pid] = proc.get("name") or pid
                 try:
-                    loaded.history_ttl[proc.get("id")] = parse_history_ttl(proc.get(f"{{{CAMUNDA_NS}}}historyTimeToLive"))
+                    loaded.history_ttl[pid] = parse_history_ttl(proc.get(f"{{{CAMUNDA_NS}}}historyTimeToLive"))
                 except HistoryTtlError as exc:
-                    problems.append(Problem(resource.name, proc.get("id"), f"process '{proc.get('id')}': {exc}"))
+                    problems.append(Problem(resource.name, pid, f"process '{pid}': {exc}"))
                 trigger = _extract_start_trigger(proc, root)
                 if trigger:
-                    loaded.start_triggers[proc.get("id")] = trigger
+                    loaded.start_triggers[pid] = trigger
         if not loaded.process_ids and not problems:
             problems.append(Problem(resource.name, None,
                                     "the file contains no executable process (isExecutable=\"true\")"))
@@ -388,9 +392,11 @@ def load_resource(resource: Resource) -> tuple[LoadedResource | None, list[Probl
     if ns in DMN_NAMESPACES or (ns or "").rstrip("/").endswith(("DMN/20151101/dmn.xsd", "MODEL")) and "DMN" in (ns or ""):
         loaded = LoadedResource(resource, "dmn", root)
         problems = preprocess_dmn(root, resource.name)
-        loaded.decision_ids = [d.get("id") for d in root.iter() if etree.QName(d).localname == "decision"]
+        # A decision without an id is one of the problems (preprocess_dmn).
+        loaded.decision_ids = [decision_id for d in root.iter()
+                               if etree.QName(d).localname == "decision" and (decision_id := d.get("id"))]
         return loaded, problems
-    return None, [Problem(resource.name, None, f"not a BPMN 2.0 or DMN document (root element {root.tag})")]
+    return None, [Problem(resource.name, None, f"not a BPMN 2.0 or DMN document (root element {root.tag!s})")]
 
 
 def _extract_start_trigger(proc: Any, root: Any) -> dict[str, str] | None:
@@ -671,8 +677,8 @@ def build_processes(new: list[LoadedResource], context: list[LoadedResource], li
                                                set(defined_in)))
             problems.extend(_check_timer_literals(_all_task_specs(spec, subs), loaded.resource.name, limits,
                                                   now or datetime.now(UTC)))
-            start_form = next((ts.extensions["form"] for ts in spec.bpmn_start_events
-                               if (getattr(ts, "extensions", None) or {}).get("form")), [])
+            start_form: list[dict[str, Any]] = next((ts.extensions["form"] for ts in spec.bpmn_start_events
+                                                     if (getattr(ts, "extensions", None) or {}).get("form")), [])
             result.append(ParsedProcess(pid, loaded.process_names.get(pid, pid), loaded.resource, spec, subs,
                                         loaded.start_triggers.get(pid), start_form, loaded.history_ttl.get(pid)))
     if problems:
@@ -731,7 +737,9 @@ def _check_timer_literals(task_specs: list[Any], filename: str, limits: Limits, 
     for ts in task_specs:
         definition = getattr(ts, "event_definition", None)
         kind = getattr(definition, "kind", None)
-        value = timer_bounds.literal(getattr(definition, "expression", None)) if kind in TIMER_KINDS else None
+        if kind not in TIMER_KINDS:
+            continue
+        value = timer_bounds.literal(getattr(definition, "expression", None))
         if value is None:
             continue
         try:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -52,10 +52,11 @@ from .pruning import prune
 from .sandbox.values import DataError, check_variables
 from .uow import UnitOfWork
 
-_TASKS = HumanTask.__table__
-_CANDIDATES = TaskCandidate.__table__
-_CANDIDATE_USERS = TaskCandidateUser.__table__
-_WAITS = Wait.__table__
+# SQLAlchemy types a mapped class's __table__ as FromClause; it is a Table.
+_TASKS = cast(Table, HumanTask.__table__)
+_CANDIDATES = cast(Table, TaskCandidate.__table__)
+_CANDIDATE_USERS = cast(Table, TaskCandidateUser.__table__)
+_WAITS = cast(Table, Wait.__table__)
 # RETURNING the spiff id too: rows come back in any order, but in one statement (SQLite returns rows
 # in parameter order only one row per statement).
 _INSERT_TASKS = insert(_TASKS).returning(_TASKS.c.spiff_task_id, _TASKS.c.id)
@@ -65,7 +66,7 @@ _CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.spiff_task_id.in_(bindparam("spif
                  .returning(_TASKS.c.id, _TASKS.c.spiff_task_id))
 
 
-_INSTANCES = Instance.__table__
+_INSTANCES = cast(Table, Instance.__table__)
 
 
 # Every column a step may change, in one statement compiled once (the values of unchanged columns
@@ -95,7 +96,9 @@ def write_case_row(session: Session, inst: Instance) -> None:
     seen = inst.version
     params = {name: getattr(inst, name) for name in _STEP_COLUMNS}
     with session.no_autoflush:  # else the ORM would write the same changes first
-        result = session.execute(_UPDATE_CASE, dict(params, case_id=inst.id, seen=seen, next=seen + 1))
+        # An UPDATE's result is a CursorResult (Session.execute is typed as returning any Result).
+        result = cast(CursorResult[Any], session.execute(_UPDATE_CASE, dict(params, case_id=inst.id, seen=seen,
+                                                                            next=seen + 1)))
     if result.rowcount != 1:
         raise StaleDataError(f"case {inst.id} was changed by another writer (version {seen})")
     for key in changed:
@@ -281,7 +284,7 @@ class Projector:
         if not plan.new:
             return
         values = [self._task_values(inst, task, assignment, now) for task, assignment in plan.new]
-        by_spiff_id = dict(session.execute(_INSERT_TASKS, values).all())
+        by_spiff_id: dict[str, int] = dict(session.execute(_INSERT_TASKS, values).all())
         ids = [by_spiff_id[row["spiff_task_id"]] for row in values]
         uow = UnitOfWork.of(session)
         if uow is not None:
@@ -314,7 +317,7 @@ class Projector:
 
     def _task_name(self, task: Any) -> str:
         spec = task.task_spec
-        name = spec.bpmn_name or public_id(spec.bpmn_id)
+        name = spec.bpmn_name or public_id(spec.bpmn_id) or spec.name
         label = self._instance_label(task)
         return (f"{name}: {label}" if label else name)[:255]
 

@@ -133,7 +133,8 @@ def _refine(old: Any, new: Any | None, what: list[str]) -> list[str]:
     and in `extensions`, and a timer's event definition carries the element's name."""
     if "event_definition" in what and new is not None:
         a, b = getattr(old, "event_definition", None), getattr(new, "event_definition", None)
-        if isinstance(a, TimerEventDefinition) and type(a) is type(b) and a.expression == b.expression:
+        if isinstance(a, TimerEventDefinition) and b is not None and type(a) is type(b) \
+                and a.expression == b.expression:
             what = [x for x in what if x != "event_definition"]
     if "extensions" in what and new is not None:
         strip = ("form",)
@@ -145,7 +146,7 @@ def _refine(old: Any, new: Any | None, what: list[str]) -> list[str]:
 
 
 def _collect(changes: SpecChanges, process: str, diff: SpecDiff) -> None:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[int, str]] = set()
 
     def add(target: list[ElementChange], spec: Any, what: list[str], new: Any = None) -> None:
         key = (id(target), element_label(spec))

@@ -6,6 +6,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from threading import Lock
 from typing import Any
 from uuid import UUID
@@ -24,7 +25,7 @@ from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefini
 from .bpmn import multi_instance, subprocesses
 from .bpmn.scopes import AlmenInclusiveGateway, AlmenSubWorkflow, AlmenSubWorkflowConverter, AlmenWorkflow
 from .bpmn.serialization import register_event_converters
-from .calls import called_definition_ids
+from .calls import CallResolver, called_definition_ids
 from .dmn import DecisionTableConverter
 from .errors import StateNotStorable
 from .gateways import LoopSafeParallelGateway
@@ -59,7 +60,7 @@ def make_serializer() -> BpmnWorkflowSerializer:
     ConditionalGatewayConverter(AlmenInclusiveGateway, registry, typename="InclusiveGateway")
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
     serializer = BpmnWorkflowSerializer(registry)
-    serializer.workflow_converter = workflow_converter  # type: ignore[attr-defined]
+    serializer.workflow_converter = workflow_converter
     return serializer
 
 
@@ -174,7 +175,7 @@ class WorkflowCodec:
     def dump(self, workflow: BpmnWorkflow) -> str:
         """The state as strict JSON (no NaN, no Infinity, nothing the serializer cannot express),
         without the specs: they are stored once per definition."""
-        converter = self.serializer.workflow_converter  # type: ignore[attr-defined]
+        converter = self.serializer.workflow_converter
         try:
             dct = WorkflowConverter.to_dict(converter, workflow)
             dct["subprocesses"] = converter.mapping_to_dict(workflow.subprocesses)
@@ -185,7 +186,7 @@ class WorkflowCodec:
             raise StateNotStorable(f"the case's state cannot be stored as JSON: {exc}") from None
 
     def load(self, state_json: str, definition_id: int, spec_json: SpecSource, script_engine: Any,
-             resolver: Any = None) -> BpmnWorkflow:
+             resolver: CallResolver | None = None) -> BpmnWorkflow:
         dct = json.loads(state_json)
         dct.pop("spec", None)  # states saved before the specs were stripped at the source
         dct.pop("subprocess_specs", None)
@@ -194,8 +195,7 @@ class WorkflowCodec:
         if resolver is not None:
             # The called process versions the instance's sub-workflows run (engine/calls.py).
             for called_id in called_definition_ids(dct):
-                subprocess_specs.update(self.called_specs(
-                    called_id, lambda called_id=called_id: resolver.spec_json(called_id)))
+                subprocess_specs.update(self.called_specs(called_id, partial(resolver.spec_json, called_id)))
         workflow = self._restore(dct, spec, subprocess_specs)
         workflow.script_engine = script_engine
         workflow.call_resolver = resolver
@@ -203,7 +203,7 @@ class WorkflowCodec:
 
     def _restore(self, dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any]) -> AlmenWorkflow:
         """BpmnWorkflowConverter.from_dict, with spec objects that are already restored."""
-        converter = self.serializer.workflow_converter  # type: ignore[attr-defined]
+        converter = self.serializer.workflow_converter
         workflow = AlmenWorkflow(spec, subprocess_specs, deserializing=True)
         workflow.tasks = converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))

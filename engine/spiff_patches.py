@@ -20,6 +20,7 @@ _SPIFF_DEPTH_LIMIT = 1000
 
 
 def _lift_depth_limit(cls: type) -> None:
+    # mypy refuses __init__ through a class object (unsound in general); here it is the function to patch.
     defaults = cls.__init__.__defaults__  # type: ignore[misc]
     if not defaults or defaults[1] not in (_SPIFF_DEPTH_LIMIT, sys.maxsize):
         raise ImportError(f"{cls.__name__}.__init__ changed: check engine/spiff_patches.py against SpiffWorkflow")
@@ -52,4 +53,4 @@ def _predict(self: TaskSpec, my_task: Any, seen: list[Any] | None = None, looked
 
 if TaskSpec._predict.__code__.co_argcount != 5:
     raise ImportError("TaskSpec._predict changed: check engine/spiff_patches.py against SpiffWorkflow")
-TaskSpec._predict = _predict  # type: ignore[method-assign]
+TaskSpec._predict = _predict

@@ -14,9 +14,9 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,7 +29,7 @@ from .models import AuditEvent
 
 T = TypeVar("T")
 log = logging.getLogger("almenflow.uow")
-_AUDIT = AuditEvent.__table__
+_AUDIT = cast(Table, AuditEvent.__table__)  # typed as FromClause by SQLAlchemy; a mapped class's is a Table
 
 
 def is_transient(exc: OperationalError) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from .models import AuditEvent, Definition, HumanTask, Instance
@@ -67,8 +68,9 @@ class TaskView:
     priority: int | None = None
 
     @classmethod
-    def of(cls, t: HumanTask, inst: Instance | None = None, definition: Any = None) -> TaskView:
-        """`definition`: anything with key and name (the definition's header), else inst.definition."""
+    def of(cls, t: HumanTask | SimpleNamespace, inst: Instance | None = None, definition: Any = None) -> TaskView:
+        """`t`: a task row, or its values as attributes (a row just written, UnitOfWork.written_tasks).
+        `definition`: anything with key and name (the definition's header), else inst.definition."""
         inst = inst or t.instance
         d = definition if definition is not None else (inst.definition if inst else None)
         return cls(t.id, t.name, t.element_id, t.forum, list(t.candidate_groups or []), t.instance_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, ParamSpec
 
 from flask import abort, current_app
 from flask_login import current_user
@@ -15,7 +15,7 @@ from flask_login import current_user
 from engine import Engine
 from engine.views import InstanceView, TaskView
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 
 
 def engine() -> Engine:
@@ -31,16 +31,17 @@ def is_owner() -> bool:
     return bool(current_user.is_authenticated and current_user.role in ("owner", "admin"))
 
 
-def roles_required(*roles: str) -> Callable[[F], F]:
-    def decorator(fn: F) -> F:
+def roles_required(*roles: str) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    def decorator(fn: Callable[P, Any]) -> Callable[P, Any]:
         @wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             if not current_user.is_authenticated:
+                # Flask-Login (untyped) sets app.login_manager in init_app.
                 return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
             if current_user.role not in roles:
                 abort(403)
             return fn(*args, **kwargs)
-        return wrapper  # type: ignore[return-value]
+        return wrapper
     return decorator
 
 

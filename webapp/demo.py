@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from engine import Engine, EngineError
 
-DEMO_CASES = [
+DEMO_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("henvendelse", "H-2027-001", {"titel": "Venteliste til ungdomsboliger", "beskrivelse":
                                    "Boligorganisationen ønsker en fælles venteliste for ungdomsboliger.",
                                    "rejst_af": "boligorganisation", "emne": "udlejning"}),

@@ -28,4 +28,4 @@ def _cancel(self: Any) -> None:
 
 
 if getattr(Task.cancel, "__name__", "") != "_cancel":
-    Task.cancel = _cancel  # type: ignore[method-assign]
+    Task.cancel = _cancel

@@ -79,6 +79,7 @@ class _PropagatedEventMixin:
     """Thrown to the nearest handler instead of to every waiting task of the instance."""
 
     kind = "event"
+    name: str
     expression: str | None
     variable: str | None
     code: str | None
@@ -108,10 +109,12 @@ class _PropagatedEventMixin:
 
     def update_task_data(self, my_task: Any) -> None:
         caught = my_task.internal_data.get(self.name) or {}
-        if getattr(self, "code_variable", None):
-            my_task.data[self.code_variable] = caught.get("code")
-        if getattr(self, "message_variable", None):
-            my_task.data[self.message_variable] = caught.get("message")
+        code_variable = getattr(self, "code_variable", None)
+        if code_variable:
+            my_task.data[code_variable] = caught.get("code")
+        message_variable = getattr(self, "message_variable", None)  # errors only
+        if message_variable:
+            my_task.data[message_variable] = caught.get("message")
         if self.variable:
             my_task.data[self.variable] = caught.get("payload")
 

@@ -3,7 +3,7 @@ event-based gateway. The XML was checked and normalised by preprocess.py before 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
@@ -45,13 +45,18 @@ def _spiff_text(node: Any, name: str) -> str | None:
     return text or None
 
 
-class EventParsingMixin:
+if TYPE_CHECKING:
+    # The mixins below extend SpiffWorkflow's event definition parsers (untyped: Any to mypy).
+    from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser as _EventParserHost
+else:
+    _EventParserHost = object
+
+
+class EventParsingMixin(_EventParserHost):
     """Signal, error and escalation definitions as engine/bpmn/event_definitions.py runs them."""
 
-    node: Any
-
     def parse_signal_event(self, signal_event: Any) -> AlmenSignalEventDefinition:
-        base = super().parse_signal_event(signal_event)  # type: ignore[misc]
+        base = super().parse_signal_event(signal_event)
         signal = _root_element(self.node, "signal", signal_event.get("signalRef"))
         all_variables, mappings = False, []
         for mapping in _extensions(signal_event, CAMUNDA_NS, "in"):
@@ -65,7 +70,7 @@ class EventParsingMixin:
                                           description=base.description)
 
     def parse_error_event(self, error_event: Any) -> AlmenErrorEventDefinition:
-        base = super().parse_error_event(error_event)  # type: ignore[misc]
+        base = super().parse_error_event(error_event)
         error = _root_element(self.node, "error", error_event.get("errorRef"))
         return AlmenErrorEventDefinition(
             base.name if error is not None else "error", base.code,
@@ -76,7 +81,7 @@ class EventParsingMixin:
             description=base.description)
 
     def parse_escalation_event(self, escalation_event: Any) -> AlmenEscalationEventDefinition:
-        base = super().parse_escalation_event(escalation_event)  # type: ignore[misc]
+        base = super().parse_escalation_event(escalation_event)
         escalation = _root_element(self.node, "escalation", escalation_event.get("escalationRef"))
         return AlmenEscalationEventDefinition(
             base.name if escalation is not None else "escalation", base.code,

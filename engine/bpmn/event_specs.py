@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, _EndJoin
@@ -114,12 +114,20 @@ class AlmenEventBasedGateway(BpmnSpecMixin):
     """Completes at once; every outgoing catch event then waits (see EventGatewayTargetMixin)."""
 
 
-class EventGatewayTargetMixin:
+if TYPE_CHECKING:
+    # The mixins below extend the hooks of the SpiffWorkflow task specs they are mixed into
+    # (untyped: Any to mypy).
+    from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin as _SpecHost
+else:
+    _SpecHost = object
+
+
+class EventGatewayTargetMixin(_SpecHost):
     """A catch event or receive task after an event-based gateway cancels the other alternatives as
     soon as it fires (the first to become ready wins)."""
 
     def _on_ready_hook(self, my_task: Any) -> None:
-        super()._on_ready_hook(my_task)  # type: ignore[misc]
+        super()._on_ready_hook(my_task)
         parent = my_task.parent
         if parent is not None and isinstance(parent.task_spec, AlmenEventBasedGateway):
             cancel_deepest_first([t for t in parent.children if t is not my_task])
@@ -137,9 +145,9 @@ class AlmenReceiveTask(EventGatewayTargetMixin, ReceiveTask):
 
 # -- throwing events that stop at an interrupting handler -------------------------------------------
 
-class _StopsWhenInterruptedMixin:
+class _StopsWhenInterruptedMixin(_SpecHost):
     def _run_hook(self, my_task: Any) -> bool | None:
-        result = super()._run_hook(my_task)  # type: ignore[misc]
+        result = super()._run_hook(my_task)
         if my_task.internal_data.pop(INTERRUPTED, False):
             return None  # STARTED: the handler's cancellation of this scope ends it
         return result

@@ -35,7 +35,7 @@ import hashlib
 import json
 import re
 from copy import deepcopy
-from typing import Any
+from typing import Any, NoReturn, Protocol
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -323,10 +323,25 @@ class SequentialMultiInstance(CamundaMultiInstance):
 
 # -- parsing -------------------------------------------------------------------------------------
 
+class _TaskParser(Protocol):
+    """What CamundaMultiInstanceParser uses of SpiffWorkflow's TaskParser (untyped), which it is mixed into."""
+
+    spec: Any
+    task: Any
+
+    def xpath(self, xpath: str) -> list[Any]: ...
+
+    def attribute(self, attribute: str, namespace: str | None = None, node: Any = None) -> str | None: ...
+
+    def raise_validation_exception(self, message: str) -> NoReturn: ...
+
+    def _copy_task_attrs(self, original: Any, loop_characteristics: Any = None) -> None: ...
+
+
 class CamundaMultiInstanceParser:
     """Mixin for every task parser: multiInstanceLoopCharacteristics the Camunda 7 way."""
 
-    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+    def _add_multiinstance_task(self: _TaskParser, loop_characteristics: Any) -> None:
         prefix = "./bpmn:multiInstanceLoopCharacteristics"
 
         def text(path: str) -> str | None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from copy import deepcopy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -151,7 +151,14 @@ def sync_from_scope(task: Any) -> None:
         task.data = deepcopy(store)
 
 
-class ScopedJoin:
+if TYPE_CHECKING:
+    # ScopedJoin extends the hooks of the join it is mixed into (SpiffWorkflow, untyped: Any to mypy).
+    from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin as _JoinHost
+else:
+    _JoinHost = object
+
+
+class ScopedJoin(_JoinHost):
     """Mixin for joining gateways: the joined data is the scope's variables (see module doc)."""
 
     def _update_hook(self, my_task: Any) -> Any:

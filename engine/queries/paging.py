@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect, Select
 
 from ..errors import InvalidInputError
 
@@ -113,7 +113,8 @@ def page(session: Session, query: Select[Any], segments: Sequence[Segment], limi
     if not 0 <= offset <= MAX_OFFSET:
         raise InvalidInputError(f"offset must be between 0 and {MAX_OFFSET}; page further with a cursor")
     backwards = bool(before)
-    start, values = decode(before or after, segments) if (before or after) else (0, None)
+    given = before or after
+    start, values = decode(given, segments) if given else (0, None)
     order = range(start, -1, -1) if backwards else range(start, len(segments))
     found: list[tuple[int, Any]] = []
     wanted = offset + limit + 1
@@ -150,7 +151,7 @@ def page(session: Session, query: Select[Any], segments: Sequence[Segment], limi
                  previous=cursor(found[0]) if after or skipped else None)
 
 
-def capped_count(session: Session, query: Select[Any], cap: int = COUNT_CAP) -> int:
+def capped_count(session: Session, query: Select[Any] | CompoundSelect[Any], cap: int = COUNT_CAP) -> int:
     """How many rows `query` gives, counting at most cap + 1 of them."""
     return session.scalar(select(func.count()).select_from(query.limit(cap + 1).subquery())) or 0
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, literal_column, or_, select, true, union
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, CompoundSelect, Select
 
 from ..errors import InvalidInputError
 from ..models import Definition, HumanTask, Instance, TaskCandidate, TaskCandidateUser
@@ -94,7 +94,7 @@ class InboxFilter:
         """Whether the rows are limited to a forum's or a user's inbox."""
         return self.forum is not None or self.forums is not None
 
-    def _id_sets(self) -> list[Select[Any]]:
+    def _id_sets(self) -> list[Select[Any] | CompoundSelect[Any]]:
         """Queries of task ids, one per way a task can be in the inbox; a task is in it when it is in
         every group: [forum] and [user's forums | candidate user | assignee]."""
         open_only = self.status == "open"
@@ -113,7 +113,7 @@ class InboxFilter:
                 q = select(HumanTask.id).where(HumanTask.assignee == self.user)
                 mine.append(q.where(OPEN) if open_only else q)
             sets.append(mine)
-        return [union(*group) if len(group) > 1 else group[0] for group in sets]  # type: ignore[misc]
+        return [union(*group) if len(group) > 1 else group[0] for group in sets]
 
     def membership_by_ids(self) -> list[Any]:
         """The inbox restriction as `id IN (ids)`: the database starts from the candidate indexes."""
@@ -126,13 +126,13 @@ class InboxFilter:
         open_only = self.status == "open"
         forum_rows = (CANDIDATE_OPEN,) if open_only else ()
         user_rows = (CANDIDATE_USER_OPEN,) if open_only else ()
-        out = []
+        out: list[ColumnElement[bool]] = []
         if self.forum is not None:
             out.append(exists().where(TaskCandidate.task_id == HumanTask.id, TaskCandidate.forum == self.forum,
                                       *forum_rows))
         if self.forums is not None:
-            mine = [exists().where(TaskCandidateUser.task_id == HumanTask.id,
-                                   TaskCandidateUser.username == self.user, *user_rows)]
+            mine: list[ColumnElement[bool]] = [exists().where(TaskCandidateUser.task_id == HumanTask.id,
+                                                              TaskCandidateUser.username == self.user, *user_rows)]
             if self.forums:
                 mine.append(exists().where(TaskCandidate.task_id == HumanTask.id,
                                            TaskCandidate.forum.in_(self.forums), *forum_rows))
@@ -141,7 +141,7 @@ class InboxFilter:
             out.append(or_(*mine))
         return out
 
-    def count_query(self) -> Select[Any]:
+    def count_query(self) -> Select[Any] | CompoundSelect[Any]:
         """The matching task ids (for a capped count): from the candidate indexes alone when no other
         filter needs the task rows."""
         sets = self._id_sets()

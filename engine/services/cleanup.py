@@ -16,9 +16,9 @@ lists what would go and writes nothing. Export a case's history first with Histo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Column, Table, delete, exists, select, update
+from sqlalchemy import Column, CursorResult, Table, delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..errors import InvalidInputError
@@ -35,6 +35,7 @@ RUNNING = ("active", "suspended", "incident")
 DEFAULT_LIMIT = 1000
 DEFAULT_BATCH_SIZE = 100
 MAX_LIMIT = 1_000_000
+_INSTANCES = cast(Table, Instance.__table__)  # typed as FromClause by SQLAlchemy; a mapped class's is a Table
 
 
 def _dependents(table: Table) -> list[tuple[Table, Column, Column]]:
@@ -52,10 +53,12 @@ def _dependents(table: Table) -> list[tuple[Table, Column, Column]]:
 def _purge(session: Session, table: Table, column: Column, keys: Any) -> int:
     """Delete the rows of `table` whose `column` is in `keys`, after the rows that refer to them."""
     for child, child_column, referenced in _dependents(table):
-        if child is Instance.__table__:
+        if child is _INSTANCES:
             continue  # instances are never removed as a side effect
         _purge(session, child, child_column, select(referenced).where(column.in_(keys)))
-    return session.execute(delete(table).where(column.in_(keys))).rowcount or 0
+    # A DELETE's result is a CursorResult (Session.execute is typed as returning any Result).
+    result = cast(CursorResult[Any], session.execute(delete(table).where(column.in_(keys))))
+    return result.rowcount or 0
 
 
 class CleanupService:
@@ -114,6 +117,8 @@ class CleanupService:
         for def_id, key, version, ttl in definitions:
             if len(found) >= limit:
                 break
+            if ttl is None:
+                continue  # excluded by the query (history_ttl_days IS NOT NULL)
             cutoff = now - timedelta(days=ttl)
             query = (select(Instance.id, Instance.business_key, Instance.status, Instance.ended_at,
                             Instance.parent_instance_id)
@@ -138,11 +143,13 @@ class CleanupService:
         session.execute(update(Instance).where(Instance.parent_instance_id.in_(ids))
                         .values(parent_instance_id=None).execution_options(synchronize_session=False))
         rows = {}
-        for child, column, _referenced in _dependents(Instance.__table__):
-            if child is not Instance.__table__:
+        for child, column, _referenced in _dependents(_INSTANCES):
+            if child is not _INSTANCES:
                 rows[child.name] = _purge(session, child, column, ids)
-        deleted = session.execute(delete(Instance).where(Instance.id.in_(ids), Instance.status.in_(ENDED))
-                                  .execution_options(synchronize_session=False)).rowcount
+        result = cast(CursorResult[Any], session.execute(
+            delete(Instance).where(Instance.id.in_(ids), Instance.status.in_(ENDED))
+            .execution_options(synchronize_session=False)))
+        deleted = result.rowcount
         if deleted != len(ids):
             # Something changed an instance between selection and delete: undo the whole batch.
             raise RuntimeError(f"history cleanup removed {deleted} of {len(ids)} instances; batch rolled back")

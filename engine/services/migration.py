@@ -10,7 +10,9 @@ The rules for what may move are in engine/rebase.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -266,10 +268,9 @@ class MigrationService:
         new_spec, new_deps = codec.specs_from_json(target.spec_json)
         mapped: dict[str, Any] = dict(new_deps)
         moved_to: dict[int, int] = {}
-        roots = [sub for sub in wf.subprocesses.values()
-                 if definition_id_of(sub.spec.name) is not None and "/" not in sub.spec.name]
-        for sub in sorted(roots, key=lambda s: s.depth):  # callers before the processes they call
-            old_id = definition_id_of(sub.spec.name)
+        roots = [(sub, old_id) for sub in wf.subprocesses.values()
+                 if (old_id := definition_id_of(sub.spec.name)) is not None and "/" not in sub.spec.name]
+        for sub, old_id in sorted(roots, key=lambda r: r[0].depth):  # callers before the processes they call
             key = sub.spec.name.rsplit("@", 1)[0]
             if sub.completed:
                 new_id = old_id
@@ -277,7 +278,7 @@ class MigrationService:
                 caller = wf.get_task_from_id(sub.parent_task_id)
                 caller_spec = new_spec if caller.workflow is wf else mapped.get(caller.workflow.spec.name)
                 call = caller_spec.task_specs.get(caller.task_spec.name) if caller_spec is not None else None
-                if not isinstance(call, AlmenCallActivity) or call.spec != key:
+                if caller_spec is None or not isinstance(call, AlmenCallActivity) or call.spec != key:
                     continue  # rebase refuses: the call activity is gone or calls another process
                 try:
                     new_id = resolver.find(caller_spec.name, key, call.binding, call.version).id
@@ -288,7 +289,7 @@ class MigrationService:
                 raise _Refused([f"process '{key}' runs as called process twice here and would move to two "
                                 "different versions"])
             old_prefix, new_prefix = called_name(key, old_id), called_name(key, new_id)
-            specs = codec.called_specs(new_id, lambda new_id=new_id: resolver.spec_json(new_id))
+            specs = codec.called_specs(new_id, partial(resolver.spec_json, new_id))
             for name, spec in specs.items():
                 mapped[old_prefix + name[len(new_prefix):]] = spec
         return new_spec, mapped
@@ -322,7 +323,7 @@ class MigrationService:
                 todo.append((prefix, list(named.values())))
         return spec, subs
 
-    def _refresh_tasks(self, session: Session, inst: Instance, wf: Any, rows: list[HumanTask], label: str,
+    def _refresh_tasks(self, session: Session, inst: Instance, wf: Any, rows: Sequence[HumanTask], label: str,
                        notes: list[str]) -> list[tuple[HumanTask, HumanTask]]:
         """Each open task row with what the new version says about it (same id, assignee, created), as the
         projector would make it. An assignment the new version cannot evaluate refuses the instance."""

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, literal_column, select, true
+from sqlalchemy import Select, and_, func, literal_column, select, true
 
 from ..assignment import COPENHAGEN
 from ..errors import InvalidInputError
@@ -123,7 +123,7 @@ class ReportingService:
         now = self._clock.now()
         today = now.astimezone(COPENHAGEN).date()
         stats: dict[str | None, ForumTaskStats] = {}
-        queries = []
+        queries: list[Select[Any]] = []
         for forum, created, due, where in (
                 (TaskCandidate.forum, TaskCandidate.created_at, TaskCandidate.due_at,
                  (TaskCandidate.is_open == true(),)),

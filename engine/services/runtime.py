@@ -115,10 +115,14 @@ class RuntimeService:
             wf.script_engine = self._script_engine
             wf.call_resolver = resolver
             return wf
-        return codec.load(inst.state_json, inst.definition_id,
-                          lambda: session.scalar(select(Definition.spec_json)
-                                                 .where(Definition.id == inst.definition_id)),
-                          self._script_engine, resolver=resolver)
+
+        def spec_json() -> str:  # read only when the definition's spec objects are not cached
+            found = session.scalar(select(Definition.spec_json).where(Definition.id == inst.definition_id))
+            if found is None:
+                raise NotFoundError(f"no definition {inst.definition_id} (of instance {inst.id})")
+            return found
+
+        return codec.load(inst.state_json, inst.definition_id, spec_json, self._script_engine, resolver=resolver)
 
     def instance(self, session: Session, instance_id: int, *, lock: bool = False) -> Instance:
         q = select(Instance).where(Instance.id == instance_id)

@@ -99,8 +99,9 @@ class TaskService:
         if (limit is not None and limit < 0) or offset < 0:
             raise InvalidInputError("limit and offset must not be negative")
         inbox.segments(sort)
-        filters = dict(forum=forum, user=user, instance_id=instance_id, status=status, process_key=process_key,
-                       overdue=overdue, due_before=due_before, has_due=has_due, assigned=assigned)
+        filters: dict[str, Any] = dict(forum=forum, user=user, instance_id=instance_id, status=status,
+                                       process_key=process_key, overdue=overdue, due_before=due_before,
+                                       has_due=has_due, assigned=assigned)
         if limit:
             return self.page(**filters, sort=sort, limit=limit, offset=offset, count=False).items
         with self._uow.read() as uow:

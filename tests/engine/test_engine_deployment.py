@@ -153,6 +153,18 @@ def test_hostile_or_invalid_xml_is_refused(engine, content, reason):
     assert row_counts(engine) == (0, 0, 0)
 
 
+def test_executable_process_without_id_is_refused(engine):
+    # The schema allows a process without an id, but the id is the process key (this once failed with
+    # an AttributeError while the deployment was being stored).
+    text = doc("p", start(), end(), flow("start", "end")).replace('<bpmn:process id="p"', "<bpmn:process")
+    assert "<bpmn:process " in text and 'id="p"' not in text
+    with pytest.raises(DeploymentError) as exc:
+        engine.definitions.deploy([res(text, "noid.bpmn")])
+    (problem,) = exc.value.problems
+    assert (problem.file, problem.element_id, problem.message) == ("noid.bpmn", None, "the executable process has no id")
+    assert row_counts(engine) == (0, 0, 0)
+
+
 def test_size_cap(engine):
     filler = "<!--" + "x" * (MAX_XML_BYTES + 10) + "-->"
     with pytest.raises(DeploymentError) as exc:

@@ -141,6 +141,16 @@ def test_deploy_refuses_a_diagram_without_the_process_of_the_url(as_user, web_en
     assert versions(web_engine) == [1] and versions(web_engine, "henvendelse") == [1]
 
 
+def test_deploy_refuses_a_diagram_whose_process_has_no_id(as_user, web_engine):
+    # Once a server error: the check for the process of the URL listed the ids, None among them.
+    no_id = TESTSAG.replace('<bpmn:process id="testsag"', "<bpmn:process", 1)
+    assert no_id != TESTSAG
+    response = post_json(as_user("olga"), "/processes/testsag/deploy", {"xml": no_id})
+    assert response.status_code == 422
+    assert [p["message"] for p in response.get_json()["problems"]] == ["the executable process has no id"]
+    assert versions(web_engine) == [1]
+
+
 @pytest.mark.parametrize("payload", [{}, {"xml": ""}, {"xml": 5}, [1, 2]])
 def test_deploy_without_a_diagram_is_a_bad_request(as_user, web_engine, payload):
     response = post_json(as_user("olga"), "/processes/testsag/deploy", payload)

@@ -34,13 +34,13 @@ def list_definitions(query: dict[str, Any]) -> Any:
                        "and administrators only.")
 def deploy() -> Any:
     role_required("owner", "admin")
-    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    uploads = [(f, f.filename) for f in request.files.getlist("files") if f and f.filename]
     if not uploads:
         raise ApiProblem(400, "invalid-request", "Send one or more files in the multipart field 'files'.",
                          "Invalid request", errors={"files": ["At least one .bpmn or .dmn file is required."]})
     resources = []
-    for upload in uploads:
-        name = PurePath(upload.filename.replace("\\", "/")).name[:255]
+    for upload, filename in uploads:
+        name = PurePath(filename.replace("\\", "/")).name[:255]
         if not name.lower().endswith(SUFFIXES):
             raise ApiProblem(400, "invalid-request", f"'{name}' is not a .bpmn or .dmn file.", "Invalid request",
                              errors={"files": [f"{name}: only {', '.join(SUFFIXES)} files can be deployed."]})

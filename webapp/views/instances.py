@@ -35,9 +35,9 @@ def index() -> Any:
         version = None
     forum = args.get("forum", "").strip()
     page = current_page()
-    filters = dict(status=status or None, key=key or None, business_key=business_key or None, version=version,
-                   started_from=_day(args.get("started_from")),
-                   started_to=_day(args.get("started_to"), next_day=True), forum=forum or None)
+    filters: dict[str, Any] = dict(status=status or None, key=key or None, business_key=business_key or None,
+                                   version=version, started_from=_day(args.get("started_from")),
+                                   started_to=_day(args.get("started_to"), next_day=True), forum=forum or None)
     try:
         result = eng.runtime.page(**filters, limit=page.size, **page.cursors())
     except InvalidInputError:  # a cursor that is not ours (edited link): the first page instead

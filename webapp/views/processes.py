@@ -54,13 +54,13 @@ def index() -> Any:
 
 
 def _deploy_upload() -> list[Problem]:
-    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    uploads = [(f, f.filename) for f in request.files.getlist("files") if f and f.filename]
     if not uploads:
         return [Problem(None, None, _("Vælg en eller flere .bpmn- eller .dmn-filer."))]
     resources: list[Resource] = []
     problems: list[Problem] = []
-    for upload in uploads:
-        name = PurePath(upload.filename.replace("\\", "/")).name[:255]
+    for upload, filename in uploads:
+        name = PurePath(filename.replace("\\", "/")).name[:255]
         if not name.lower().endswith(SUFFIXES):
             problems.append(Problem(name, None, _("Kun .bpmn- og .dmn-filer kan udrulles.")))
             continue
@@ -217,7 +217,8 @@ def _key_problems(key: str, name: str, content: bytes) -> list[Problem]:
         root = parse_xml(content)
     except XmlRejected:
         return []  # the engine reports why
-    ids = [p.get("id") for p in root.iterfind(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "true") == "true"]
+    ids = [pid for p in root.iterfind(f"{{{BPMN_NS}}}process")
+           if p.get("isExecutable", "true") == "true" and (pid := p.get("id"))]  # no id: the engine says so
     if key in ids or not ids:
         return []
     return [Problem(name, None, _("Diagrammet indeholder ikke processen %(key)s (det indeholder: %(ids)s). "
